@@ -1,0 +1,74 @@
+# strata: make help lists the targets.
+SHELL := /bin/bash
+GO ?= go
+export CGO_ENABLED := 1
+export GOFLAGS := -buildvcs=false -tags=containers_image_openpgp,exclude_graphdriver_btrfs
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN := bin/strata
+E2E := bin/e2e.test
+# The unprivileged user the rootless tests run as (created by make deps).
+TEST_USER ?= strata-test
+# Cached test inputs that take minutes to make (a Debian root with dnf).
+CACHE ?= $(HOME)/.cache/strata-test
+DNF_IMAGE := $(CACHE)/debian-dnf.tar
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+
+DEB_PACKAGES := runc uidmap dnf rpm createrepo-c busybox-static skopeo buildah podman \
+	docker-registry debootstrap netavark apache2-utils openssl git
+RPM_PACKAGES := runc shadow-utils dnf rpm-build createrepo_c busybox skopeo buildah podman \
+	distribution debootstrap netavark httpd-tools openssl git
+
+.PHONY: help deps build demo test test-unit test-root test-rootless lint docs bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+deps: ## install the system packages and the rootless test user (idempotent; needs root)
+	@hack/deps.sh "$(TEST_USER)" "$(DEB_PACKAGES)" "$(RPM_PACKAGES)"
+
+build: ## build bin/strata
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/strata
+
+.demo/repo/repodata/repomd.xml: internal/fixtures/rpmrepo.go hack/mkrepo/main.go
+	$(GO) run ./hack/mkrepo .demo/repo
+
+demo: deps build .demo/repo/repodata/repomd.xml ## build the offline demo image from scratch and run it
+	$(BIN) build recipes/examples/demo.yaml
+	@echo "--- running localhost/demo with buildah and runc:"
+	@ctr=$$(buildah from --pull-never localhost/demo) && buildah run --runtime runc $$ctr /usr/bin/hello; rc=$$?; buildah rm $$ctr >/dev/null; exit $$rc
+
+$(DNF_IMAGE):
+	hack/debian-dnf-image.sh "$(DNF_IMAGE)" "$(DEBIAN_MIRROR)"
+
+$(E2E): build
+	$(GO) test -c -o $(E2E) ./tests/e2e
+
+test: deps build $(E2E) $(DNF_IMAGE) ## run every test: unit, lint, integration as root and rootless
+	$(MAKE) --no-print-directory lint test-unit test-root test-rootless
+
+test-unit: ## unit tests (no storage, no root)
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /tests/)
+
+test-root: $(E2E) $(DNF_IMAGE) ## integration tests as root: real storage, runc, dnf, local RPM repos
+	hack/e2e.sh "" $(CURDIR)/$(E2E) $(CURDIR)/$(BIN) $(DNF_IMAGE)
+
+test-rootless: $(E2E) $(DNF_IMAGE) ## integration tests as the unprivileged $(TEST_USER) (user namespaces)
+	install -m 0644 $(DNF_IMAGE) /tmp/strata-debian-dnf.tar
+	hack/e2e.sh $(TEST_USER) $(CURDIR)/$(E2E) $(CURDIR)/$(BIN) /tmp/strata-debian-dnf.tar
+
+lint: ## go vet, gofmt, go mod tidy and generated docs must be clean
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@cp go.mod /tmp/strata-go.mod.bak; cp go.sum /tmp/strata-go.sum.bak; $(GO) mod tidy; \
+	  if ! cmp -s go.mod /tmp/strata-go.mod.bak || ! cmp -s go.sum /tmp/strata-go.sum.bak; then \
+	  echo "go mod tidy changed go.mod/go.sum: commit the result"; exit 1; fi
+
+docs: ## regenerate docs/cli.md from the app
+	$(GO) test ./cmd/strata -run TestCLIReference -update
+
+bench: build ## benchmarks of the pure parts (strata deps)
+	$(GO) test -run '^$$' -bench . -benchmem ./recipes/...
+
+clean: ## remove build outputs
+	rm -rf bin .demo

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	"github.com/strata-build/strata/build"
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at link time (-ldflags "-X main.version=...").
+var version = "dev"
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:    "strata",
+		Usage:   "build container images as a cached RPM base layer and a thin final layer, without a daemon",
+		Version: version,
+		Description: "strata reads a recipe, installs its RPM dependencies into a base layer with dnf, " +
+			"and commits an OCI image, as root or as an unprivileged user.",
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		Flags:                globalFlags(),
+		Before:               setupLogging,
+		EnableBashCompletion: true,
+		HideVersion:          true,
+		ExitErrHandler:       func(*cli.Context, error) {},
+		OnUsageError:         usageError,
+		Commands: []*cli.Command{
+			buildCommand(),
+			validateCommand(),
+			versionCommand(),
+		},
+	}
+}
+
+// usageError marks flag-parsing errors so that they exit with code 2.
+func usageError(_ *cli.Context, err error, _ bool) error {
+	return fmt.Errorf("%w: %v", build.ErrUsage, err)
+}
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "root", Usage: "storage root directory (default: podman's: /var/lib/containers/storage, or $XDG_DATA_HOME/containers/storage rootless)", EnvVars: []string{"STRATA_ROOT"}},
+		&cli.StringFlag{Name: "runroot", Usage: "storage state directory (default: podman's)", EnvVars: []string{"STRATA_RUNROOT"}},
+		&cli.StringFlag{Name: "storage-driver", Usage: "storage driver: overlay or vfs (default: overlay where it works, else vfs)", EnvVars: []string{"STRATA_STORAGE_DRIVER"}},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: error, warn, info or debug", EnvVars: []string{"STRATA_LOG_LEVEL"}},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json", EnvVars: []string{"STRATA_LOG_FORMAT"}},
+	}
+}
+
+// logger returns the logger set up by setupLogging.
+func logger(c *cli.Context) *logrus.Logger {
+	if l, ok := c.App.Metadata["logger"].(*logrus.Logger); ok {
+		return l
+	}
+	return logrus.StandardLogger()
+}
+
+func setupLogging(c *cli.Context) error {
+	level, err := logrus.ParseLevel(c.String("log-level"))
+	if err != nil {
+		return fmt.Errorf("%w: invalid --log-level %q: want error, warn, info or debug", build.ErrUsage, c.String("log-level"))
+	}
+	log := logrus.New()
+	log.SetOutput(c.App.ErrWriter)
+	log.SetLevel(level)
+	switch c.String("log-format") {
+	case "text":
+		log.SetFormatter(textFormatter{})
+	case "json":
+		log.SetFormatter(&logrus.JSONFormatter{})
+	default:
+		return fmt.Errorf("%w: invalid --log-format %q: want text or json", build.ErrUsage, c.String("log-format"))
+	}
+	// buildah and containers/* log through the standard logger.
+	logrus.SetOutput(c.App.ErrWriter)
+	logrus.SetFormatter(log.Formatter)
+	if level < logrus.WarnLevel {
+		logrus.SetLevel(level)
+	} else {
+		logrus.SetLevel(logrus.WarnLevel)
+	}
+	if c.App.Metadata == nil {
+		c.App.Metadata = map[string]any{}
+	}
+	c.App.Metadata["logger"] = log
+	return nil
+}
+
+// textFormatter prints one readable line per event: the message, then the
+// fields (phase, decision, duration) in parentheses.
+type textFormatter struct{}
+
+func (textFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	var b strings.Builder
+	if e.Level <= logrus.WarnLevel {
+		b.WriteString(e.Level.String())
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Message)
+	if len(e.Data) > 0 {
+		var parts []string
+		for _, k := range []string{"phase", "decision", "duration"} {
+			if v, ok := e.Data[k]; ok {
+				parts = append(parts, fmt.Sprint(v))
+			}
+		}
+		if len(parts) > 0 {
+			b.WriteString(" (" + strings.Join(parts, ", ") + ")")
+		}
+	}
+	b.WriteByte('\n')
+	return []byte(b.String()), nil
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/strata-build/strata/build"
+	"github.com/strata-build/strata/recipes"
+	"github.com/urfave/cli/v2"
+)
+
+func buildCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "build",
+		Usage:     "build the image a recipe describes and print its ID",
+		ArgsUsage: "RECIPE",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the image: containers-storage:NAME[:TAG] (default: the local store, named after the recipe), oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE", EnvVars: []string{"STRATA_OUTPUT"}},
+			&cli.StringFlag{Name: "iidfile", Usage: "write the image ID to `FILE`"},
+			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime for run steps (default runc)", EnvVars: []string{"STRATA_RUNTIME"}},
+		},
+		OnUsageError: usageError,
+		Action: func(c *cli.Context) error {
+			file, err := oneArg(c, "RECIPE")
+			if err != nil {
+				return err
+			}
+			r, err := recipes.LoadFile(file)
+			if err != nil {
+				return err
+			}
+			if _, err := build.ParseDestination(c.String("output"), r.Name); err != nil {
+				return err
+			}
+			epoch, err := sourceDateEpoch()
+			if err != nil {
+				return err
+			}
+			if err := enterUserNamespace(); err != nil {
+				return err
+			}
+			res, err := build.Run(c.Context, build.Options{
+				Recipe:   r,
+				Output:   c.String("output"),
+				IIDFile:  c.String("iidfile"),
+				Store:    storeOptions(c),
+				Runtime:  c.String("runtime"),
+				Log:      logger(c),
+				Progress: c.App.ErrWriter,
+				Epoch:    epoch,
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer, res.ImageID)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,52 @@
+// Command strata builds container images from a recipe: a base layer of
+// RPM dependencies, cached by the hash of its dependency set, and a thin
+// final layer, without a container daemon, as root or rootless.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/strata-build/strata/build"
+	"github.com/strata-build/strata/recipes"
+	"go.podman.io/buildah"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailure     = 1   // the build (or another operation) failed
+	exitUsage       = 2   // bad flags, arguments or recipe
+	exitInterrupted = 130 // stopped by SIGINT or SIGTERM
+)
+
+func main() {
+	if buildah.InitReexec() {
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	interrupted := ctx.Err() != nil
+	stop()
+	os.Exit(report(err, interrupted, os.Stderr))
+}
+
+// report prints err in strata's voice and returns the exit code.
+func report(err error, interrupted bool, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "strata: %v\n", err)
+	switch {
+	case interrupted || errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.Is(err, recipes.ErrInvalid), errors.Is(err, build.ErrUsage):
+		return exitUsage
+	}
+	return exitFailure
+}

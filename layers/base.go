@@ -1,0 +1,237 @@
+package layers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/strata-build/strata/internal/stores"
+	"github.com/strata-build/strata/recipes"
+	"github.com/strata-build/strata/recipes/targets"
+	"go.podman.io/buildah"
+	"go.podman.io/buildah/define"
+	"go.podman.io/common/pkg/config"
+	is "go.podman.io/image/v5/storage"
+	"go.podman.io/image/v5/types"
+)
+
+// Label names strata writes.
+const (
+	LabelBaseKey      = "io.strata.base.key"
+	LabelBasePackages = "io.strata.base.packages"
+	LabelCreated      = "org.opencontainers.image.created"
+)
+
+// Env is what assembling a layer needs from its caller.
+type Env struct {
+	Store         *stores.Store
+	Log           *logrus.Logger // progress and decisions
+	Output        io.Writer      // the output of dnf and of run steps
+	PolicyPath    string
+	Runtime       string // OCI runtime path (runc)
+	SystemContext *types.SystemContext
+	// Epoch, when set (SOURCE_DATE_EPOCH), dates the image and clamps file
+	// times; otherwise the base is dated by its newest package build time.
+	Epoch *time.Time
+}
+
+// Installer installs packages into a working container: the strategy of a
+// base install mode.
+type Installer interface {
+	Install(ctx context.Context, w *Work, pkgs []string) error
+}
+
+// Work is one working container being assembled.
+type Work struct {
+	Builder *buildah.Builder
+	Root    string // where the container's root is mounted
+	Target  targets.Target
+	Repos   []recipes.Repo
+	TempDir string // scratch space outside the image, removed afterwards
+	Env     *Env
+}
+
+// installEpoch is the SOURCE_DATE_EPOCH rpm records as install time: the
+// caller's, or 0, so that the rpm database is the same on every build.
+func (w *Work) installEpoch() int64 {
+	if w.Env.Epoch != nil {
+		return w.Env.Epoch.Unix()
+	}
+	return 0
+}
+
+var (
+	_ Installer = installRoot{}
+	_ Installer = inContainer{}
+)
+
+// InstallerFor returns the strategy for an install mode.
+func InstallerFor(mode string) (Installer, error) {
+	switch mode {
+	case recipes.InstallRoot, "":
+		return installRoot{}, nil
+	case recipes.InstallContainer:
+		return inContainer{}, nil
+	}
+	return nil, fmt.Errorf("unknown install mode %q", mode)
+}
+
+// BaseImageName is the local name of the base image with key key.
+func BaseImageName(recipeName, key string) string {
+	return fmt.Sprintf("localhost/%s-base:%s", recipeName, key[:16])
+}
+
+// BuilderOptions returns the buildah options strata uses for every working
+// container: OCI isolation with the chosen runtime, the usual capabilities,
+// and process limits that fit this machine.
+func (e *Env) BuilderOptions(from, container string) (buildah.BuilderOptions, error) {
+	conf, err := config.Default()
+	if err != nil {
+		return buildah.BuilderOptions{}, fmt.Errorf("reading containers.conf: %w", err)
+	}
+	caps, err := conf.Capabilities("root", nil, nil)
+	if err != nil {
+		return buildah.BuilderOptions{}, fmt.Errorf("computing default capabilities: %w", err)
+	}
+	if from == recipes.Scratch {
+		from = ""
+	}
+	return buildah.BuilderOptions{
+		FromImage:           from,
+		Container:           container,
+		PullPolicy:          define.PullIfMissing,
+		SignaturePolicyPath: e.PolicyPath,
+		SystemContext:       e.SystemContext,
+		ReportWriter:        e.Output,
+		Isolation:           define.IsolationOCI,
+		Capabilities:        caps,
+		CommonBuildOpts:     &define.CommonBuildOptions{Ulimit: stores.Ulimits()},
+		Format:              define.OCIv1ImageManifest,
+		Logger:              e.Log,
+	}, nil
+}
+
+// BuildBase installs spec's packages over spec.From and commits the result
+// to the local store as BaseImageName(recipeName, key). It returns the new
+// image's ID. On any failure, cancellation included, the working container
+// and its mount are removed and nothing is tagged.
+func BuildBase(ctx context.Context, env *Env, spec BaseSpec, recipeName string) (id string, err error) {
+	target, err := targets.Lookup(spec.Target)
+	if err != nil {
+		return "", err
+	}
+	inst, err := InstallerFor(spec.Mode)
+	if err != nil {
+		return "", err
+	}
+	key := spec.Key()
+	opts, err := env.BuilderOptions(spec.From, "strata-"+recipeName+"-base")
+	if err != nil {
+		return "", err
+	}
+	env.Log.Infof("base: preparing %s", displayFrom(spec.From))
+	b, err := buildah.NewBuilder(ctx, env.Store, opts)
+	if err != nil {
+		return "", fmt.Errorf("preparing base image %q: %w", spec.From, err)
+	}
+	defer func() {
+		if derr := b.Delete(); derr != nil {
+			env.Log.Warnf("removing working container %q: %v", b.Container, derr)
+		}
+	}()
+	root, err := b.Mount("")
+	if err != nil {
+		return "", fmt.Errorf("mounting working container: %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "strata-base-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	w := &Work{Builder: b, Root: root, Target: target, Repos: spec.Repos, TempDir: tmp, Env: env}
+
+	pkgs := append([]string(nil), spec.Packages...)
+	sort.Strings(pkgs)
+	env.Log.Infof("base: installing %d packages with dnf (%s): %s", len(pkgs), spec.Mode, strings.Join(pkgs, ", "))
+	if err := inst.Install(ctx, w, pkgs); err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	epoch := env.Epoch
+	if epoch == nil {
+		t := newestBuildTime(ctx, root, target)
+		epoch = &t
+	}
+	if err := cleanDNF(root, target); err != nil {
+		return "", err
+	}
+	b.SetLabel(LabelBaseKey, key)
+	b.SetLabel(LabelBasePackages, strings.Join(pkgs, " "))
+	b.SetLabel(LabelCreated, epoch.UTC().Format(time.RFC3339))
+	b.SetCreatedBy(fmt.Sprintf("strata base: dnf install (%s, %s) %s", spec.Mode, target.Name, strings.Join(pkgs, " ")))
+
+	name := BaseImageName(recipeName, key)
+	ref, err := is.Transport.ParseStoreReference(env.Store, name)
+	if err != nil {
+		return "", fmt.Errorf("naming base image %q: %w", name, err)
+	}
+	env.Log.Infof("base: committing %s", name)
+	id, _, _, err = b.Commit(ctx, ref, buildah.CommitOptions{
+		SignaturePolicyPath:   env.PolicyPath,
+		SystemContext:         env.SystemContext,
+		SourceDateEpoch:       epoch,
+		RewriteTimestamp:      true,
+		PreferredManifestType: "application/vnd.oci.image.manifest.v1+json",
+	})
+	if err != nil {
+		return "", fmt.Errorf("committing base image: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		// Interrupted while committing: do not leave a tagged image.
+		if _, rerr := env.Store.DeleteImage(id, true); rerr != nil {
+			env.Log.Warnf("removing interrupted base image %s: %v", id, rerr)
+		}
+		return "", err
+	}
+	return id, nil
+}
+
+func displayFrom(from string) string {
+	if from == "" || from == recipes.Scratch {
+		return "an empty root (scratch)"
+	}
+	return from
+}
+
+// cleanDNF removes what dnf leaves behind that is cache, log or history,
+// not content: none of it belongs in a layer, and it is not reproducible.
+func cleanDNF(root string, t targets.Target) error {
+	var errs []error
+	for _, pattern := range []string{
+		"var/cache/dnf", "var/cache/yum", "var/cache/libdnf5", "var/lib/dnf", "var/lib/yum",
+		"var/log/dnf*.log", "var/log/hawkey.log", "var/log/yum.log",
+		strings.TrimPrefix(t.RPMDBPath, "/") + "/*-shm",
+		strings.TrimPrefix(t.RPMDBPath, "/") + "/.rpm.lock",
+		"var/lib/rpm/__db.*",
+	} {
+		matches, _ := filepath.Glob(filepath.Join(root, pattern))
+		for _, m := range matches {
+			if err := os.RemoveAll(m); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("removing dnf caches from the layer: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,270 @@
+package recipes
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ErrInvalid is wrapped by every error about a recipe's content, so callers
+// can tell a bad recipe (exit code 2) from a failed build.
+var ErrInvalid = errors.New("invalid recipe")
+
+// Pos is a position in a recipe file (1-based; zero when unknown).
+type Pos struct {
+	Line, Column int
+}
+
+// positions maps a field path ("base.repos[0].id") to where its value
+// starts in the file.
+type positions map[string]Pos
+
+// Error is a located problem in a recipe.
+type Error struct {
+	File  string // the recipe file ("" when the recipe came from memory)
+	Pos   Pos    // where the field's value (or the key) starts
+	Field string // the field path, e.g. "base.install"; "" for syntax errors
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Pos.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Pos.Line)
+			if e.Pos.Column > 0 {
+				fmt.Fprintf(&b, ":%d", e.Pos.Column)
+			}
+		}
+		b.WriteString(": ")
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrInvalid) true for every recipe error.
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+// LoadFile reads, decodes and validates the recipe at path.
+func LoadFile(path string) (*Recipe, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("reading recipe: %v", errors.Unwrap(err))}
+	}
+	return Load(path, data)
+}
+
+// Load decodes and validates a recipe. Unknown keys, values of the wrong
+// type and duplicate keys are errors located at their line and column.
+func Load(file string, data []byte) (*Recipe, error) {
+	r, err := Decode(file, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	r.resolvePaths()
+	return r, nil
+}
+
+// resolvePaths turns repository base URLs given as local paths into
+// file:// URLs, relative paths being relative to the recipe's directory.
+func (r *Recipe) resolvePaths() {
+	for i, repo := range r.Base.Repos {
+		if repo.BaseURL == "" || strings.Contains(repo.BaseURL, "://") {
+			continue
+		}
+		p := repo.BaseURL
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(r.File), p)
+		}
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		r.Base.Repos[i].BaseURL = "file://" + p
+	}
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Decode parses a recipe strictly without validating its values.
+func Decode(file string, data []byte) (*Recipe, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if err.Error() == "EOF" {
+			return nil, &Error{File: file, Msg: "the recipe is empty"}
+		}
+		msg := err.Error()
+		pos := Pos{}
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			pos.Line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		} else {
+			msg = strings.TrimPrefix(msg, "yaml: ")
+		}
+		return nil, &Error{File: file, Pos: pos, Msg: "syntax error: " + msg}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, &Error{File: file, Pos: Pos{extra.Line, extra.Column}, Msg: "a recipe file holds one YAML document, found another"}
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	r := &Recipe{File: file, pos: positions{}}
+	if err := decodeNode(file, root, "", reflect.ValueOf(r).Elem(), r.pos); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// decodeNode decodes n into v, checking each node's kind against the Go
+// type so that every error names its position and field.
+func decodeNode(file string, n *yaml.Node, path string, v reflect.Value, pos positions) error {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	pos[path] = Pos{n.Line, n.Column}
+	fail := func(format string, args ...any) error {
+		return &Error{File: file, Pos: Pos{n.Line, n.Column}, Field: path, Msg: fmt.Sprintf(format, args...)}
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil // an empty value leaves the default
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return fail("want a mapping, got %s", describe(n))
+		}
+		fields := map[string]reflect.Value{}
+		var names []string
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			fields[tag] = v.Field(i)
+			names = append(names, tag)
+		}
+		if err := checkDuplicates(file, n, path); err != nil {
+			return err
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			f, ok := fields[k.Value]
+			if !ok {
+				return &Error{File: file, Pos: Pos{k.Line, k.Column}, Field: join(path, k.Value),
+					Msg: fmt.Sprintf("unknown field %q; known fields: %s", k.Value, strings.Join(names, ", "))}
+			}
+			if err := decodeNode(file, val, join(path, k.Value), f, pos); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return fail("want a list, got %s", describe(n))
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			if err := decodeNode(file, item, fmt.Sprintf("%s[%d]", path, i), s.Index(i), pos); err != nil {
+				return err
+			}
+		}
+		v.Set(s)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return fail("want a mapping, got %s", describe(n))
+		}
+		if err := checkDuplicates(file, n, path); err != nil {
+			return err
+		}
+		m := reflect.MakeMap(v.Type())
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				return &Error{File: file, Pos: Pos{k.Line, k.Column}, Field: path, Msg: "keys must be strings"}
+			}
+			ev := reflect.New(v.Type().Elem()).Elem()
+			if err := decodeNode(file, val, path+"."+k.Value, ev, pos); err != nil {
+				return err
+			}
+			m.SetMapIndex(reflect.ValueOf(k.Value), ev)
+		}
+		v.Set(m)
+	case reflect.Pointer:
+		e := reflect.New(v.Type().Elem())
+		if err := decodeNode(file, n, path, e.Elem(), pos); err != nil {
+			return err
+		}
+		v.Set(e)
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			return fail("want a string, got %s", describe(n))
+		}
+		v.SetString(n.Value)
+	case reflect.Bool:
+		var b bool
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
+			return fail("want true or false, got %s", describe(n))
+		}
+		v.SetBool(b)
+	case reflect.Int:
+		var i int
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&i) != nil {
+			return fail("want a whole number, got %s", describe(n))
+		}
+		v.SetInt(int64(i))
+	default:
+		return fail("unsupported field type %s", v.Type())
+	}
+	return nil
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	default:
+		return strconv.Quote(n.Value)
+	}
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// checkDuplicates rejects a mapping that sets a key twice.
+func checkDuplicates(file string, n *yaml.Node, path string) error {
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if line, dup := seen[k.Value]; dup {
+			return &Error{File: file, Pos: Pos{k.Line, k.Column}, Field: join(path, k.Value),
+				Msg: fmt.Sprintf("key %q is already set at line %d", k.Value, line)}
+		}
+		seen[k.Value] = k.Line
+	}
+	return nil
+}

@@ -1,0 +1,288 @@
+package recipes
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/strata-build/strata/recipes/targets"
+	"go.podman.io/image/v5/docker/reference"
+)
+
+var (
+	nameRE    = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
+	repoIDRE  = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	portRE    = regexp.MustCompile(`^([0-9]{1,5})(/(tcp|udp|sctp))?$`)
+	depRE     = regexp.MustCompile(`^[^\s<>=(),]+(?:\([^\s()]*\))?(?:\s*(?:<=|>=|==|=|<|>)\s*[^\s<>=(),]+)?$`)
+)
+
+// Validate checks every field and returns all problems found, each naming
+// its field, position and the allowed values.
+func (r *Recipe) Validate() error {
+	v := &validator{r: r}
+	v.check()
+	return errors.Join(v.errs...)
+}
+
+type validator struct {
+	r    *Recipe
+	errs []error
+}
+
+func (v *validator) fail(field, format string, args ...any) {
+	p := v.r.pos.lookup(field)
+	v.errs = append(v.errs, &Error{File: v.r.File, Pos: p, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// lookup returns the position of field, or of its nearest known parent
+// (a missing field is reported where its parent mapping starts).
+func (p positions) lookup(field string) Pos {
+	for f := field; ; {
+		if pos, ok := p[f]; ok {
+			return pos
+		}
+		i := strings.LastIndexAny(f, ".[")
+		if i < 0 {
+			return p[""]
+		}
+		f = f[:i]
+	}
+}
+
+func (v *validator) check() {
+	r := v.r
+	switch {
+	case r.Name == "":
+		v.fail("name", "required: the image name, lower-case letters, digits and separators (e.g. %q)", "demo")
+	case !nameRE.MatchString(r.Name):
+		v.fail("name", "invalid name %q: use lower-case letters, digits, '.', '_' and '-' (it names the image)", r.Name)
+	}
+	if _, err := targets.Lookup(r.Target); err != nil {
+		v.fail("target", "%v", err)
+	}
+	v.checkBase()
+	v.checkImage()
+}
+
+func (v *validator) checkBase() {
+	b := v.r.Base
+	if b.From != "" && b.From != Scratch {
+		if err := CheckImageRef(b.From); err != nil {
+			v.fail("base.from", "%v", err)
+		}
+	}
+	switch b.Install {
+	case "", InstallRoot:
+	case InstallContainer:
+		if v.r.BaseFrom() == Scratch {
+			v.fail("base.install", "install mode %q runs dnf inside the base image, so base.from must name an image with dnf, not %q", InstallContainer, Scratch)
+		}
+	default:
+		v.fail("base.install", "unknown install mode %q: want %q or %q", b.Install, InstallRoot, InstallContainer)
+	}
+	ids := map[string]int{}
+	for i, repo := range b.Repos {
+		f := fmt.Sprintf("base.repos[%d]", i)
+		switch {
+		case repo.ID == "":
+			v.fail(f+".id", "required: a repository id such as %q", "fedora")
+		case !repoIDRE.MatchString(repo.ID):
+			v.fail(f+".id", "invalid repository id %q: use letters, digits, '-', '_', '.' and ':'", repo.ID)
+		default:
+			if j, dup := ids[repo.ID]; dup {
+				v.fail(f+".id", "repository id %q is already used by base.repos[%d]", repo.ID, j)
+			}
+			ids[repo.ID] = i
+		}
+		urls := 0
+		for name, u := range map[string]string{"baseurl": repo.BaseURL, "metalink": repo.Metalink, "mirrorlist": repo.Mirrorlist} {
+			if u == "" {
+				continue
+			}
+			urls++
+			if name == "baseurl" && !strings.Contains(u, "://") {
+				continue // a local path, resolved against the recipe's directory
+			}
+			if !hasScheme(u, "file://", "http://", "https://") {
+				v.fail(f+"."+name, "invalid URL %q: want file://, http:// or https://", u)
+			}
+		}
+		if urls != 1 {
+			v.fail(f, "give exactly one of baseurl, metalink and mirrorlist (got %d)", urls)
+		}
+		if repo.CheckSignatures() && repo.GPGKey == "" && v.r.InstallMode() == InstallRoot {
+			v.fail(f+".gpgkey", "required when gpgcheck is true: the installroot is empty and has no keys (or set gpgcheck: false for a trusted local repository)")
+		}
+	}
+	if len(b.Packages) == 0 {
+		v.fail("base.packages", "required: at least one package to install")
+	}
+	seen := map[string]int{}
+	for i, p := range b.Packages {
+		f := fmt.Sprintf("base.packages[%d]", i)
+		if err := CheckDep(p); err != nil {
+			v.fail(f, "%v", err)
+			continue
+		}
+		n := NormalizeDep(p)
+		if j, dup := seen[n]; dup {
+			v.fail(f, "package %q is listed twice (also base.packages[%d])", p, j)
+		}
+		seen[n] = i
+	}
+	for i, p := range b.Exclude {
+		if strings.TrimSpace(p) == "" || strings.ContainsAny(p, " \t") {
+			v.fail(fmt.Sprintf("base.exclude[%d]", i), "invalid exclude %q: want a package name or a provide such as %q", p, "python3dist(foo)")
+		}
+	}
+}
+
+func (v *validator) checkImage() {
+	im := v.r.Image
+	if im.Workdir != "" && !path.IsAbs(im.Workdir) {
+		v.fail("image.workdir", "want an absolute path, got %q", im.Workdir)
+	}
+	for _, k := range sortedKeys(im.Env) {
+		if !envNameRE.MatchString(k) {
+			v.fail("image.env."+k, "invalid environment variable name %q", k)
+		}
+	}
+	for _, k := range sortedKeys(im.Labels) {
+		if strings.TrimSpace(k) == "" {
+			v.fail("image.labels", "a label name is empty")
+		}
+	}
+	for i, p := range im.Ports {
+		m := portRE.FindStringSubmatch(p)
+		if m == nil {
+			v.fail(fmt.Sprintf("image.ports[%d]", i), "invalid port %q: want NUMBER or NUMBER/tcp|udp|sctp", p)
+			continue
+		}
+		if n, _ := strconv.Atoi(m[1]); n < 1 || n > 65535 {
+			v.fail(fmt.Sprintf("image.ports[%d]", i), "port %d is out of range 1-65535", n)
+		}
+	}
+	for i, a := range im.Entrypoint {
+		if a == "" && i == 0 {
+			v.fail("image.entrypoint[0]", "the program name is empty")
+		}
+	}
+	for i, a := range im.Cmd {
+		if a == "" && i == 0 {
+			v.fail("image.cmd[0]", "the program name is empty")
+		}
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func hasScheme(u string, schemes ...string) bool {
+	for _, s := range schemes {
+		if strings.HasPrefix(u, s) && len(u) > len(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckDep checks the form of an RPM dependency: a name or provide with an
+// optional version ("python3dist(requests) >= 2"), or a rich dependency in
+// parentheses.
+func CheckDep(dep string) error {
+	d := strings.TrimSpace(dep)
+	if d == "" {
+		return fmt.Errorf("empty package name")
+	}
+	if strings.HasPrefix(d, "(") {
+		depth := 0
+		for i, c := range d {
+			switch c {
+			case '(':
+				depth++
+			case ')':
+				depth--
+				if depth == 0 && i != len(d)-1 {
+					return fmt.Errorf("invalid rich dependency %q: text after the closing parenthesis", dep)
+				}
+			}
+			if depth < 0 {
+				break
+			}
+		}
+		if depth != 0 {
+			return fmt.Errorf("invalid rich dependency %q: unbalanced parentheses", dep)
+		}
+		return nil
+	}
+	if !depRE.MatchString(d) {
+		return fmt.Errorf("invalid package %q: want NAME, NAME OP VERSION (OP one of <, <=, =, >=, >) or a rich dependency in parentheses", dep)
+	}
+	return nil
+}
+
+// NormalizeDep returns dep with single spaces around its version operator,
+// the form rpmspec prints.
+func NormalizeDep(dep string) string {
+	d := strings.Join(strings.Fields(dep), " ")
+	if strings.HasPrefix(d, "(") {
+		return d
+	}
+	for _, op := range []string{"<=", ">=", "==", "=", "<", ">"} {
+		if i := strings.Index(d, op); i > 0 {
+			name := strings.TrimSpace(d[:i])
+			ver := strings.TrimSpace(d[i+len(op):])
+			if op == "==" {
+				op = "="
+			}
+			return name + " " + op + " " + ver
+		}
+	}
+	return d
+}
+
+// DepName returns the name part of a dependency ("" for rich dependencies).
+func DepName(dep string) string {
+	d := NormalizeDep(dep)
+	if strings.HasPrefix(d, "(") {
+		return ""
+	}
+	name, _, _ := strings.Cut(d, " ")
+	return name
+}
+
+// imageTransports are the transports base.from and outputs accept.
+var imageTransports = []string{"docker://", "oci:", "oci-archive:", "docker-archive:", "containers-storage:"}
+
+// CheckImageRef checks an image reference: a registry name
+// (registry/name:tag or @digest) or TRANSPORT:PATH.
+func CheckImageRef(ref string) error {
+	for _, t := range imageTransports {
+		if rest, ok := strings.CutPrefix(ref, t); ok {
+			if rest == "" {
+				return fmt.Errorf("invalid image reference %q: nothing after %q", ref, t)
+			}
+			if t == "docker://" || t == "containers-storage:" {
+				if _, err := reference.ParseNormalizedNamed(rest); err != nil {
+					return fmt.Errorf("invalid image reference %q: %w", ref, err)
+				}
+			}
+			return nil
+		}
+	}
+	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+		return fmt.Errorf("invalid image reference %q: %v (want registry/name:tag, oci:DIR, oci-archive:FILE, docker-archive:FILE or containers-storage:NAME)", ref, err)
+	}
+	return nil
+}

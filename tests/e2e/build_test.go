@@ -1,0 +1,272 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestInstallrootFromScratch builds the demo image from scratch with the
+// host's dnf, then checks it with other tools: buildah runs it, skopeo
+// reads its labels, and rpm lists exactly the requested packages and
+// their dependencies.
+func TestInstallrootFromScratch(t *testing.T) {
+	s := newStore(t)
+	rec := writeRecipe(t, recipe("demo", "demo-hello"))
+	iid := filepath.Join(t.TempDir(), "iid")
+	id := mustBuild(t, s, nil, "--iidfile", iid, rec)
+	if data, _ := os.ReadFile(iid); string(data) != "sha256:"+id {
+		t.Errorf("--iidfile holds %q, want sha256:%s", data, id)
+	}
+	s.assertClean(t)
+
+	// buildah sees the image and runs it with runc.
+	ctr := strings.TrimSpace(s.buildah(t, "from", "--pull-never", "--quiet", "localhost/demo"))
+	out := s.buildah(t, "run", "--runtime", "runc", ctr, "/usr/bin/hello")
+	s.buildah(t, "rm", ctr)
+	if !strings.Contains(out, "hello from strata") {
+		t.Errorf("running the image printed %q", out)
+	}
+
+	// skopeo reads the configuration and labels.
+	inspect := tool(t, "skopeo", "inspect", "--config", "containers-storage:[overlay@"+s.root+"+"+s.runroot+"]localhost/demo:latest")
+	for _, want := range []string{`"io.strata.base.key"`, `"org.opencontainers.image.created": "2023-11-14T22:13:20Z"`, `"team": "e2e"`, `"GREETING=hi"`, `"/usr/bin/hello"`, `demo-hello`} {
+		if !strings.Contains(inspect, want) {
+			t.Errorf("skopeo inspect --config lacks %s:\n%s", want, inspect)
+		}
+	}
+
+	// The layer content: exactly the packages and their dependencies, no
+	// dnf cache, log or history.
+	oci := filepath.Join(t.TempDir(), "oci")
+	mustBuild(t, s, nil, "-o", "oci:"+oci+":latest", rec)
+	img := readOCI(t, oci)
+	if len(img.manifest.Layers) != 1 {
+		t.Errorf("image has %d layers, want 1 (the base)", len(img.manifest.Layers))
+	}
+	root, paths := img.unpack(t)
+	if got, want := rpmNames(t, root, "/usr/lib/sysimage/rpm"), []string{"busybox", "demo-hello", "fixture-filesystem"}; !slices.Equal(got, want) {
+		t.Errorf("rpm database lists %v, want %v", got, want)
+	}
+	for _, p := range paths {
+		if regexp.MustCompile(`^var/(cache/dnf|lib/dnf|log/dnf|log/hawkey)|\.rpm\.lock$|-shm$`).MatchString(p) {
+			t.Errorf("layer holds %s: dnf caches and logs must not be in the image", p)
+		}
+	}
+	hist := img.config.History
+	if len(hist) == 0 || !strings.Contains(hist[0].CreatedBy, "dnf install") || !strings.Contains(hist[0].CreatedBy, "demo-hello") {
+		t.Errorf("history does not name the packages: %+v", hist)
+	}
+}
+
+// TestReproducible builds the same recipe in two fresh stores: the layer
+// and manifest digests are the same.
+func TestReproducible(t *testing.T) {
+	rec := writeRecipe(t, recipe("repro", "demo-hello", "demo-lib"))
+	var digests []string
+	var layers [][]string
+	for i := 0; i < 2; i++ {
+		s := newStore(t)
+		oci := filepath.Join(t.TempDir(), "oci")
+		mustBuild(t, s, nil, "-o", "oci:"+oci, rec)
+		img := readOCI(t, oci)
+		digests = append(digests, img.manifestDigest)
+		var ls []string
+		for _, l := range img.manifest.Layers {
+			ls = append(ls, l.Digest)
+		}
+		layers = append(layers, ls)
+		if i == 0 {
+			time.Sleep(1100 * time.Millisecond) // a different second on the clock
+		}
+	}
+	if diff := cmp.Diff(layers[0], layers[1]); diff != "" {
+		t.Errorf("layer digests differ between two builds (-first +second):\n%s", diff)
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("manifest digests differ: %s and %s", digests[0], digests[1])
+	}
+}
+
+// TestBaseReused: a second build with the same base set reuses the base
+// image from the local store, without running dnf.
+func TestBaseReused(t *testing.T) {
+	s := newStore(t)
+	rec := writeRecipe(t, recipe("reuse", "demo-hello"))
+	first := strata(t, s, nil, "build", rec)
+	if first.code != 0 || !strings.Contains(first.stderr, "built base image") {
+		t.Fatalf("first build: exit %d\n%s", first.code, first.stderr)
+	}
+	second := strata(t, s, nil, "build", rec)
+	if second.code != 0 || !strings.Contains(second.stderr, "reusing base image") || strings.Contains(second.stderr, "Installing") {
+		t.Fatalf("second build did not reuse the base: exit %d\n%s", second.code, second.stderr)
+	}
+	if first.stdout != second.stdout {
+		t.Errorf("image IDs differ: %s vs %s", first.stdout, second.stdout)
+	}
+}
+
+// TestContainerMode runs dnf inside a real base image (Debian with dnf)
+// with runc, and checks the result with rpm inside the image.
+func TestContainerMode(t *testing.T) {
+	if dnfImage == "" {
+		t.Skip("STRATA_DNF_IMAGE is not set (make test sets it)")
+	}
+	s := newStore(t)
+	rec := writeRecipe(t, `name: inside
+target: fedora-43
+base:
+  from: oci-archive:`+dnfImage+`
+  install: container
+  repos:
+    - {id: local, baseurl: "file://`+repoDir+`", gpgcheck: false}
+  packages: [demo-lib]
+image:
+  cmd: ["/bin/cat", "/usr/lib/demo-lib/lib.txt"]
+`)
+	id := mustBuild(t, s, nil, rec)
+	s.assertClean(t)
+	ctr := strings.TrimSpace(s.buildah(t, "from", "--pull-never", "--quiet", id))
+	defer s.buildah(t, "rm", ctr)
+	got := strings.Fields(s.buildah(t, "run", "--runtime", "runc", ctr, "rpm", "-qa", "--qf", "%{NAME}\n"))
+	slices.Sort(got)
+	if want := []string{"demo-data", "demo-lib"}; !slices.Equal(got, want) {
+		t.Errorf("rpm -qa in the image: %v, want %v", got, want)
+	}
+	out := s.buildah(t, "run", "--runtime", "runc", ctr, "sh", "-c", "ls /run/strata /etc/yum.repos.d/local.repo /var/cache/dnf 2>&1; true")
+	if !strings.Contains(out, "/run/strata: No such file") || !strings.Contains(out, "local.repo: No such file") {
+		t.Errorf("the recipe's repositories leaked into the image:\n%s", out)
+	}
+	if strings.Contains(out, "repodata") || strings.Contains(out, ".solv") {
+		t.Errorf("dnf cache left in the image:\n%s", out)
+	}
+}
+
+// TestSIGTERM stops a build while dnf runs a package scriptlet: strata
+// exits 130 and leaves no working container, mount or tagged image.
+func TestSIGTERM(t *testing.T) {
+	s := newStore(t)
+	rec := writeRecipe(t, recipe("stopped", "fixture-slow"))
+	cmd := exec.Command(strataBin, append(s.flags(), "build", rec)...)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(stderr.String(), "fixture-slow-post-started") {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the scriptlet never started:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 130 {
+			t.Errorf("exit: %v, want code 130\n%s", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("strata did not stop within 60s of SIGTERM\n%s", stderr.String())
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	s.assertClean(t)
+	if out := s.buildah(t, "images", "--noheading"); strings.Contains(out, "stopped") {
+		t.Errorf("a tagged image was left behind:\n%s", out)
+	}
+	if !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("stderr does not say the build was interrupted:\n%s", stderr.String())
+	}
+}
+
+// TestFailures: each bad input fails with its message and exit code, and
+// leaves nothing behind.
+func TestFailures(t *testing.T) {
+	noDNF := t.TempDir()
+	for _, tool := range []string{"rpm", "newuidmap", "newgidmap", "runc"} {
+		if p, err := exec.LookPath(tool); err == nil {
+			_ = os.Symlink(p, filepath.Join(noDNF, tool))
+		}
+	}
+	tests := []struct {
+		name   string
+		recipe string
+		args   []string
+		env    []string
+		code   int
+		want   string
+	}{
+		{name: "unknown package", recipe: recipe("bad", "demo-hello", "no-such-package"), code: 1,
+			want: `building the base layer: package "no-such-package" not found in the repositories "local": check the name in base.packages`},
+		{name: "unreachable repository", recipe: strings.Replace(recipe("bad", "demo-hello"), repoDir, "/nonexistent/repo", 1), code: 1,
+			want: `repository "local" (file:///nonexistent/repo) is unreachable: check the URL in base.repos and the network`},
+		{name: "invalid recipe", recipe: "name: bad\nbase:\n  install: chroot\n  packages: [a]\n", code: 2,
+			want: `recipe.yaml:3:12: base.install: unknown install mode "chroot": want "installroot" or "container"`},
+		{name: "bad output", recipe: recipe("bad", "demo-hello"), args: []string{"-o", "ftp:x"}, code: 2,
+			want: `invalid --output "ftp:x": unknown transport "ftp"`},
+		{name: "unknown flag", recipe: recipe("bad", "demo-hello"), args: []string{"--colour"}, code: 2,
+			want: `flag provided but not defined: -colour`},
+		{name: "no dnf on the host", recipe: recipe("bad", "demo-hello"), env: []string{"PATH=" + noDNF}, code: 1,
+			want: `dnf not found on this host: install it`},
+		{name: "bad SOURCE_DATE_EPOCH", recipe: recipe("bad", "demo-hello"), env: []string{"SOURCE_DATE_EPOCH=yesterday"}, code: 2,
+			want: `invalid SOURCE_DATE_EPOCH "yesterday"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			rec := writeRecipe(t, tt.recipe)
+			r := strata(t, s, tt.env, append(append([]string{"build"}, tt.args...), rec)...)
+			if r.code != tt.code {
+				t.Errorf("exit code %d, want %d\n%s", r.code, tt.code, r.stderr)
+			}
+			if !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("stderr lacks %q:\n%s", tt.want, r.stderr)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout must stay empty on failure, got %q", r.stdout)
+			}
+			if _, err := os.Stat(s.root); err == nil {
+				s.assertClean(t)
+				if out := s.buildah(t, "images", "--noheading"); strings.Contains(out, "localhost/bad") {
+					t.Errorf("an image was tagged:\n%s", out)
+				}
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
