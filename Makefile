@@ -54,8 +54,7 @@ test-root: $(E2E) $(DNF_IMAGE) ## integration tests as root: real storage, runc,
 	hack/e2e.sh "" $(CURDIR)/$(E2E) $(CURDIR)/$(BIN) $(DNF_IMAGE)
 
 test-rootless: $(E2E) $(DNF_IMAGE) ## integration tests as the unprivileged $(TEST_USER) (user namespaces)
-	install -m 0644 $(DNF_IMAGE) /tmp/strata-debian-dnf.tar
-	hack/e2e.sh $(TEST_USER) $(CURDIR)/$(E2E) $(CURDIR)/$(BIN) /tmp/strata-debian-dnf.tar
+	hack/e2e.sh $(TEST_USER) $(CURDIR)/$(E2E) $(CURDIR)/$(BIN) $(DNF_IMAGE)
 
 lint: ## go vet, gofmt, go mod tidy and generated docs must be clean
 	$(GO) vet ./...

@@ -7,11 +7,11 @@ set -euo pipefail
 out=$1 mirror=$2
 work=$(mktemp -d /var/tmp/strata-debian-dnf.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-debootstrap --variant=minbase --include=dnf bookworm "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+debootstrap --variant=minbase --include=dnf,rpm bookworm "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
 	{ tail -20 "$work/debootstrap.log"; exit 1; }
 # Debian's rpm keeps its database in ~/.rpmdb; point it at Fedora's path.
-printf '%%_dbpath /usr/lib/sysimage/rpm\n' >"$work/root/etc/rpm/macros.strata-dbpath" 2>/dev/null ||
-	{ mkdir -p "$work/root/etc/rpm"; printf '%%_dbpath /usr/lib/sysimage/rpm\n' >"$work/root/etc/rpm/macros.strata-dbpath"; }
+mkdir -p "$work/root/etc/rpm"
+printf '%%_dbpath /usr/lib/sysimage/rpm\n' >"$work/root/etc/rpm/macros.strata-dbpath"
 rm -rf "$work/root/var/cache/apt/archives/"*.deb "$work/root/var/lib/apt/lists/"*
 mkdir -p "$(dirname "$out")"
 tar -C "$work/root" --numeric-owner --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -cf "$work/root.tar" .

@@ -9,10 +9,22 @@ shift 4
 log=$(mktemp)
 cd "$(dirname "$0")/../tests/e2e" || exit 1
 if [ -n "$user" ]; then
+	# The checkout may not be readable by the user: run copies from a
+	# world-readable directory, with a runtime directory the user owns.
 	home=$(getent passwd "$user" | cut -d: -f6)
+	uid=$(id -u "$user")
+	dir=$(mktemp -d /tmp/strata-e2e-rootless.XXXXXX)
+	trap 'rm -rf "$dir"' EXIT
+	install -m 0755 "$bin" "$dir/e2e.test"
+	install -m 0755 "$strata" "$dir/strata"
+	install -m 0644 "$image" "$dir/debian-dnf.tar"
+	chmod 0755 "$dir"
+	xdg=/tmp/strata-xdg-$uid
+	mkdir -p "$xdg" && chown "$user" "$xdg" && chmod 0700 "$xdg"
+	cd "$dir" || exit 1
 	runuser -u "$user" -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		HOME="$home" LANG=C.UTF-8 STRATA_ROOTLESS=1 STRATA_BIN="$strata" STRATA_DNF_IMAGE="$image" \
-		"$bin" -test.v -test.count=1 -test.timeout 20m "$@" 2>&1 | tee "$log"
+		HOME="$home" LANG=C.UTF-8 XDG_RUNTIME_DIR="$xdg" STRATA_BIN="$dir/strata" STRATA_DNF_IMAGE="$dir/debian-dnf.tar" \
+		"$dir/e2e.test" -test.v -test.count=1 -test.timeout 20m "$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	who="rootless as $user"
 else

@@ -35,7 +35,6 @@ func (installRoot) Install(ctx context.Context, w *Work, pkgs []string) error {
 		"-y", "--config", conf, "--installroot", w.Root,
 		"--releasever", w.Target.Releasever, "--noplugins",
 		"--setopt=reposdir=" + reposDir,
-		"--setopt=cachedir=/var/cache/dnf",
 		"--setopt=install_weak_deps=False",
 		"--setopt=tsflags=nodocs",
 		"install", "--",

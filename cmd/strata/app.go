@@ -14,7 +14,7 @@ import (
 var version = "dev"
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "strata",
 		Usage:   "build container images as a cached RPM base layer and a thin final layer, without a daemon",
 		Version: version,
@@ -34,6 +34,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			versionCommand(),
 		},
 	}
+	for _, c := range app.Commands {
+		c.OnUsageError = usageError
+	}
+	return app
 }
 
 // usageError marks flag-parsing errors so that they exit with code 2.

@@ -18,7 +18,6 @@ func buildCommand() *cli.Command {
 			&cli.StringFlag{Name: "iidfile", Usage: "write the image ID to `FILE`"},
 			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime for run steps (default runc)", EnvVars: []string{"STRATA_RUNTIME"}},
 		},
-		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
 			file, err := oneArg(c, "RECIPE")
 			if err != nil {

@@ -31,8 +31,8 @@ func storeOptions(c *cli.Context) stores.Options {
 // enterUserNamespace re-executes strata in a user namespace when it runs
 // unprivileged, after checking what that needs; root continues as is.
 func enterUserNamespace() error {
-	if !unshare.IsRootless() {
-		return nil
+	if !unshare.IsRootless() || os.Geteuid() == 0 {
+		return nil // root, or already inside the user namespace
 	}
 	name := strconv.Itoa(os.Getuid())
 	if u, err := user.Current(); err == nil {
