@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the compiled end-to-end test binary (as the given user, or as the
 # caller when USER_NAME is empty), echoes its output and ends with a
-# summary line "e2e (who): N passed, N failed, N skipped".
+# summary line "e2e-root: N passed, N failed, N skipped" (or e2e-rootless).
 # usage: hack/e2e.sh USER_NAME E2E_BINARY STRATA_BINARY DNF_IMAGE [go test flags...]
 set -uo pipefail
 user=$1 bin=$2 strata=$3 image=$4
@@ -26,17 +26,17 @@ if [ -n "$user" ]; then
 		HOME="$home" LANG=C.UTF-8 XDG_RUNTIME_DIR="$xdg" STRATA_BIN="$dir/strata" STRATA_DNF_IMAGE="$dir/debian-dnf.tar" \
 		"$dir/e2e.test" -test.v -test.count=1 -test.timeout 20m "$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
-	who="rootless as $user"
+	who=rootless
 else
 	STRATA_BIN="$strata" STRATA_DNF_IMAGE="$image" "$bin" -test.v -test.count=1 -test.timeout 20m "$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
-	who="as root"
+	who=root
 fi
 passed=$(grep -cE '^--- PASS' "$log")
 failed=$(grep -cE '^--- FAIL' "$log")
 skipped=$(grep -cE '^--- SKIP' "$log")
 rm -f "$log"
-echo "e2e ($who): $passed passed, $failed failed, $skipped skipped"
+echo "e2e-$who: $passed passed, $failed failed, $skipped skipped"
 if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
 	exit 1
 fi

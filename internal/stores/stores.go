@@ -145,19 +145,21 @@ func CheckRootless(user string) error {
 		return fmt.Errorf("rootless builds need %s: install the uidmap package (apt-get install uidmap, or dnf install shadow-utils)", strings.Join(missing, " and "))
 	}
 	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-		if !hasRange(f, user) {
+		if !hasRange(f, user, os.Getuid()) {
 			return fmt.Errorf("no subordinate id range for user %q in %s: add one, e.g. `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s`", user, f, user)
 		}
 	}
 	return nil
 }
 
-func hasRange(file, user string) bool {
+// hasRange reports whether file (/etc/subuid format) has a range for the
+// user, by name or by uid.
+func hasRange(file, user string, id int) bool {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return false
 	}
-	uid := fmt.Sprint(os.Getuid())
+	uid := fmt.Sprint(id)
 	for _, line := range strings.Split(string(data), "\n") {
 		name, _, ok := strings.Cut(strings.TrimSpace(line), ":")
 		if ok && (name == user || name == uid) {
