@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,4 +269,65 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestOutputs writes the image to each destination transport and reads it
+// back with skopeo; a second build reuses the base, and --log-format json
+// emits one JSON object per event with the phase and its decision.
+func TestOutputs(t *testing.T) {
+	s := newStore(t)
+	rec := writeRecipe(t, recipe("outputs", "demo-hello"))
+	id := mustBuild(t, s, nil, rec)
+	dir := t.TempDir()
+	for _, dest := range []string{
+		"oci-archive:" + filepath.Join(dir, "img.oci.tar"),
+		"docker-archive:" + filepath.Join(dir, "img.docker.tar"),
+		"oci:" + filepath.Join(dir, "layout") + ":v1",
+		"containers-storage:example.com/team/outputs:v2",
+	} {
+		t.Run(strings.SplitN(dest, ":", 2)[0], func(t *testing.T) {
+			r := strata(t, s, nil, "--log-format", "json", "build", "-o", dest, rec)
+			if r.code != 0 {
+				t.Fatalf("exit %d\n%s", r.code, r.stderr)
+			}
+			var sawBase bool
+			for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+				var ev map[string]any
+				if err := json.Unmarshal([]byte(line), &ev); err != nil {
+					t.Fatalf("stderr line is not JSON: %q", line)
+				}
+				if ev["phase"] == "base" && ev["decision"] == "hit" && ev["duration"] != nil {
+					sawBase = true
+				}
+			}
+			if !sawBase {
+				t.Errorf("no base event with decision hit:\n%s", r.stderr)
+			}
+			ref := dest
+			if strings.HasPrefix(dest, "containers-storage:") {
+				ref = "containers-storage:[overlay@" + s.root + "+" + s.runroot + "]example.com/team/outputs:v2"
+			}
+			out := tool(t, "skopeo", "inspect", "--config", ref)
+			if !strings.Contains(out, `"io.strata.base.key"`) || !strings.Contains(out, "/usr/bin/hello") {
+				t.Errorf("skopeo inspect --config %s:\n%s", ref, out)
+			}
+			if strings.HasPrefix(dest, "containers-storage:") && strings.TrimSpace(r.stdout) != id {
+				t.Errorf("the same inputs gave another image: %s vs %s", r.stdout, id)
+			}
+		})
+	}
+}
+
+// TestContainerModeNeedsRuntime: a missing OCI runtime is reported before
+// any work.
+func TestContainerModeNeedsRuntime(t *testing.T) {
+	s := newStore(t)
+	rec := writeRecipe(t, "name: rt\nbase:\n  from: oci-archive:/nonexistent.tar\n  install: container\n  packages: [demo-hello]\n")
+	r := strata(t, s, nil, "build", "--runtime", "no-such-runtime", rec)
+	if r.code != 1 || !strings.Contains(r.stderr, `OCI runtime "no-such-runtime" not found: install it`) {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(s.root); err == nil {
+		t.Errorf("the store was created although nothing could be built")
+	}
 }
