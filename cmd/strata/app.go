@@ -30,6 +30,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		OnUsageError:         usageError,
 		Commands: []*cli.Command{
 			buildCommand(),
+			depsCommand(),
 			validateCommand(),
 			versionCommand(),
 		},
