@@ -1,6 +1,10 @@
 package recipes
 
-import "github.com/strata-build/strata/recipes/targets"
+import (
+	"fmt"
+
+	"github.com/strata-build/strata/recipes/targets"
+)
 
 // Install modes of the base layer.
 const (
@@ -103,4 +107,14 @@ func (r *Recipe) InstallMode() string {
 		return InstallRoot
 	}
 	return r.Base.Install
+}
+
+// Where returns "FILE:LINE" of a field of a loaded recipe (such as
+// "base.packages[2]"), for provenance; just the file when unknown.
+func (r *Recipe) Where(field string) string {
+	p := r.pos.lookup(field)
+	if p.Line == 0 {
+		return r.File
+	}
+	return fmt.Sprintf("%s:%d", r.File, p.Line)
 }

@@ -6,6 +6,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/strata-build/strata/build"
@@ -45,6 +46,9 @@ func enterUserNamespace() error {
 		dir := filepath.Join(os.TempDir(), "strata-run-"+strconv.Itoa(os.Getuid()))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("creating a runtime directory (set XDG_RUNTIME_DIR): %w", err)
+		}
+		if st, err := os.Lstat(dir); err != nil || !st.IsDir() || st.Sys().(*syscall.Stat_t).Uid != uint32(os.Getuid()) {
+			return fmt.Errorf("%q is not a directory of yours: set XDG_RUNTIME_DIR to one", dir)
 		}
 		os.Setenv("XDG_RUNTIME_DIR", dir)
 	}
