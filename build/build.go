@@ -2,7 +2,6 @@ package build
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/buildah"
 	"go.podman.io/image/v5/types"
-	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
 )
 
@@ -58,7 +56,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
-	spec := BaseSpecOf(r)
+	plan := PlanRecipe(r)
+	spec := plan.Base.spec
 	var runtime string
 	if spec.Mode == recipes.InstallContainer {
 		if runtime, err = stores.Runtime(opts.Runtime); err != nil {
@@ -80,12 +79,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		SystemContext: &types.SystemContext{}, Epoch: opts.Epoch,
 	}
 
-	res := &Result{BaseKey: spec.Key(), Destination: dest.String()}
+	res := &Result{BaseKey: plan.Base.Key, Destination: dest.String()}
 	done := phase(log, "base")
-	baseID, err := findBase(store, r.Name, res.BaseKey)
-	if err != nil {
+	if err := plan.CheckCache(store); err != nil {
 		return nil, err
 	}
+	baseID := plan.Base.Cache.ImageID
 	if baseID != "" {
 		res.BaseCached = true
 		done("hit", "reusing base image %s (key %s)", short(baseID), res.BaseKey[:16])
@@ -111,35 +110,6 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	return res, nil
-}
-
-// BaseSpecOf is the base layer a recipe asks for.
-func BaseSpecOf(r *recipes.Recipe) layers.BaseSpec {
-	pkgs := make([]string, 0, len(r.Base.Packages))
-	excluded := map[string]bool{}
-	for _, e := range r.Base.Exclude {
-		excluded[e] = true
-	}
-	for _, p := range r.Base.Packages {
-		if !excluded[recipes.DepName(p)] {
-			pkgs = append(pkgs, recipes.NormalizeDep(p))
-		}
-	}
-	sort.Strings(pkgs)
-	t, _ := r.TargetProfile() // validated when the recipe was loaded
-	return layers.BaseSpec{Target: t.Name, From: r.BaseFrom(), Mode: r.InstallMode(), Repos: r.Base.Repos, Packages: pkgs}
-}
-
-// findBase returns the ID of the local base image with key, or "".
-func findBase(store storage.Store, recipeName, key string) (string, error) {
-	img, err := store.Image(layers.BaseImageName(recipeName, key))
-	if errors.Is(err, storage.ErrImageUnknown) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("looking up the base image: %w", err)
-	}
-	return img.ID, nil
 }
 
 // commitFinal applies the recipe's image configuration over the base and

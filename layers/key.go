@@ -1,6 +1,7 @@
 package layers
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -31,9 +32,7 @@ type keyDoc struct {
 // Key returns the base key: the sha256 of the canonical key document. The
 // order of packages and repositories does not matter.
 func (s BaseSpec) Key() string {
-	doc := keyDoc{Version: keyVersion, BaseSpec: s.canonical()}
-	data, _ := json.Marshal(doc) // plain strings and slices: cannot fail
-	sum := sha256.Sum256(data)
+	sum := sha256.Sum256(s.KeyDocument())
 	return hex.EncodeToString(sum[:])
 }
 
@@ -47,4 +46,15 @@ func (s BaseSpec) canonical() BaseSpec {
 	c.Repos = append([]recipes.Repo(nil), s.Repos...)
 	sort.Slice(c.Repos, func(i, j int) bool { return c.Repos[i].ID < c.Repos[j].ID })
 	return c
+}
+
+// KeyDocument returns the canonical JSON document the key hashes: compact,
+// fields in a fixed order, packages and repositories sorted, no HTML
+// escaping (so "python3dist(x) >= 2" reads as written).
+func (s BaseSpec) KeyDocument() []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(keyDoc{Version: keyVersion, BaseSpec: s.canonical()}) // plain strings and slices: cannot fail
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }

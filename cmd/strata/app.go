@@ -31,6 +31,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			buildCommand(),
 			depsCommand(),
+			planCommand(),
 			validateCommand(),
 			versionCommand(),
 		},

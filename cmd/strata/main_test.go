@@ -57,12 +57,21 @@ func TestValidate(t *testing.T) {
 		{"bad log format", []string{"--log-format", "xml", "validate", good}, 2, "", `invalid --log-format "xml"`},
 		{"unknown flag", []string{"validate", "--strict", good}, 2, "", "flag provided but not defined: -strict"},
 		{"version", []string{"version"}, 0, "strata version dev\n", ""},
+		{"plan bad format", []string{"plan", "--format", "yaml", good}, 2, "", `invalid --format "yaml": want text or json`},
+		{"plan invalid recipe", []string{"plan", "--no-cache-check", bad}, 2, "", "base.install: unknown install mode"},
+		{"plan", []string{"plan", "--no-cache-check", good}, 0, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, errOut, code := runApp(t, tt.args...)
 			if code != tt.code {
 				t.Errorf("exit code %d, want %d (stderr %q)", code, tt.code, errOut)
+			}
+			if tt.name == "plan" {
+				if !strings.Contains(out, "packages (1)") || !strings.Contains(out, "good.yaml:4") {
+					t.Errorf("plan printed %q", out)
+				}
+				return
 			}
 			if tt.name == "version" {
 				if !strings.HasPrefix(out, tt.stdout) || !strings.Contains(out, "buildah library") {

@@ -104,9 +104,28 @@ func TestReproducible(t *testing.T) {
 func TestBaseReused(t *testing.T) {
 	s := newStore(t)
 	rec := writeRecipe(t, recipe("reuse", "demo-hello"))
+	plan := func() map[string]any {
+		r := strata(t, s, nil, "plan", "--format", "json", rec)
+		var p struct {
+			Base struct {
+				Key   string         `json:"key"`
+				Cache map[string]any `json:"cache"`
+			} `json:"base"`
+		}
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &p) != nil || len(p.Base.Key) != 64 {
+			t.Fatalf("strata plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		return p.Base.Cache
+	}
+	if c := plan(); c["decision"] != "miss" {
+		t.Errorf("plan before the first build: cache %v, want a miss", c)
+	}
 	first := strata(t, s, nil, "build", rec)
 	if first.code != 0 || !strings.Contains(first.stderr, "built base image") {
 		t.Fatalf("first build: exit %d\n%s", first.code, first.stderr)
+	}
+	if c := plan(); c["decision"] != "hit" || c["where"] != "local" {
+		t.Errorf("plan after the first build: cache %v, want a local hit", c)
 	}
 	second := strata(t, s, nil, "build", rec)
 	if second.code != 0 || !strings.Contains(second.stderr, "reusing base image") || strings.Contains(second.stderr, "Installing") {

@@ -1,0 +1,106 @@
+package build
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/strata-build/strata/recipes"
+)
+
+func load(t *testing.T, src string) *recipes.Recipe {
+	t.Helper()
+	r, err := recipes.Load("r.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+const planRecipe = `name: web
+base:
+  repos: [{id: l, baseurl: file:///r, gpgcheck: false}]
+  packages:
+    - python3dist(requests)>=2
+    - busybox
+    - python3-devel
+  exclude: [python3-devel]
+`
+
+func TestPlanRecipe(t *testing.T) {
+	p := PlanRecipe(load(t, planRecipe))
+	want := []recipes.Requirement{
+		{Dep: "busybox", From: []string{"r.yaml:6"}},
+		{Dep: "python3dist(requests) >= 2", From: []string{"r.yaml:5"}},
+	}
+	if diff := cmp.Diff(want, p.Base.Packages); diff != "" {
+		t.Errorf("packages (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]recipes.Requirement{{Dep: "python3-devel", From: []string{"r.yaml:7"}}}, p.Base.Excluded); diff != "" {
+		t.Errorf("excluded (-want +got):\n%s", diff)
+	}
+	if p.Target != "fedora-43" || p.Base.From != "scratch" || p.Base.Install != "installroot" {
+		t.Errorf("plan %+v", p)
+	}
+	if !strings.HasPrefix(p.Base.Image, "localhost/web-base:") || len(p.Base.Key) != 64 {
+		t.Errorf("image %q key %q", p.Base.Image, p.Base.Key)
+	}
+	var b bytes.Buffer
+	if err := p.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"base key:  " + p.Base.Key, "  busybox  ", "excluded by base.exclude (1)"} {
+		if !strings.Contains(b.String(), line) {
+			t.Errorf("text plan lacks %q:\n%s", line, b.String())
+		}
+	}
+}
+
+// TestBaseKey: the key ignores the order of packages and repositories and
+// the spelling of operators, and changes with every real change.
+func TestBaseKey(t *testing.T) {
+	key := func(src string) string { return PlanRecipe(load(t, src)).Base.Key }
+	base := key(planRecipe)
+	same := map[string]string{
+		"packages reordered": strings.Replace(planRecipe, "    - python3dist(requests)>=2\n    - busybox\n", "    - busybox\n    - python3dist(requests) >= 2\n", 1),
+		"excluded changed":   strings.Replace(planRecipe, "    - python3-devel\n  exclude: [python3-devel]\n", "", 1),
+	}
+	for name, src := range same {
+		if got := key(src); got != base {
+			t.Errorf("%s: key changed", name)
+		}
+	}
+	different := map[string]string{
+		"package added":     strings.Replace(planRecipe, "    - busybox\n", "    - busybox\n    - git-core\n", 1),
+		"version changed":   strings.Replace(planRecipe, ">=2", ">=3", 1),
+		"target changed":    "target: rhel-9\n" + planRecipe,
+		"repo changed":      strings.Replace(planRecipe, "file:///r", "file:///s", 1),
+		"install mode":      strings.Replace(planRecipe, "base:\n", "base:\n  from: quay.io/fedora/fedora:43\n  install: container\n", 1),
+		"base image":        strings.Replace(planRecipe, "base:\n", "base:\n  from: quay.io/fedora/fedora:43\n", 1),
+		"repo gpg settings": strings.Replace(planRecipe, "gpgcheck: false", "gpgcheck: false, gpgkey: file:///k", 1),
+	}
+	seen := map[string]string{base: "original"}
+	for name, src := range different {
+		k := key(src)
+		if prev, dup := seen[k]; dup {
+			t.Errorf("%s: same key as %s", name, prev)
+		}
+		seen[k] = name
+	}
+}
+
+// TestBaseKeyGolden pins the key document: a change of its format must be
+// deliberate (and bump keyVersion).
+func TestBaseKeyGolden(t *testing.T) {
+	doc := `{"version":1,"target":"fedora-43","from":"scratch","install":"installroot",` +
+		`"repos":[{"id":"l","baseurl":"file:///r","gpgcheck":false}],` +
+		`"packages":["busybox","python3dist(requests) >= 2"]}`
+	sum := sha256.Sum256([]byte(doc))
+	want := hex.EncodeToString(sum[:])
+	if got := PlanRecipe(load(t, planRecipe)).Base.Key; got != want {
+		t.Errorf("key = %s, want %s", got, want)
+	}
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/strata-build/strata/build"
+	"github.com/strata-build/strata/internal/stores"
+	"github.com/strata-build/strata/recipes"
+	"github.com/urfave/cli/v2"
+)
+
+func planCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "plan",
+		Usage:     "show what a build would do, without doing it: the base package set with provenance, the base key and whether a base with that key is cached",
+		ArgsUsage: "RECIPE",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Value: "text", Usage: "output format: text or json", EnvVars: []string{"STRATA_FORMAT"}},
+			&cli.BoolFlag{Name: "no-cache-check", Usage: "do not open the store to look for a cached base"},
+		},
+		Action: func(c *cli.Context) error {
+			file, err := oneArg(c, "RECIPE")
+			if err != nil {
+				return err
+			}
+			format := c.String("format")
+			if format != "text" && format != "json" {
+				return fmt.Errorf("%w: invalid --format %q: want text or json", build.ErrUsage, format)
+			}
+			r, err := recipes.LoadFile(file)
+			if err != nil {
+				return err
+			}
+			plan := build.PlanRecipe(r)
+			if !c.Bool("no-cache-check") {
+				if err := enterUserNamespace(); err != nil {
+					return err
+				}
+				store, err := stores.Open(storeOptions(c), logger(c))
+				if err != nil {
+					return err
+				}
+				err = plan.CheckCache(store)
+				store.Close()
+				if err != nil {
+					return err
+				}
+			}
+			if format == "json" {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false)
+				return enc.Encode(plan)
+			}
+			return plan.WriteText(c.App.Writer)
+		},
+	}
+}
