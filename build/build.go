@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -171,7 +172,7 @@ func applyConfig(b *buildah.Builder, r *recipes.Recipe) {
 	if im.Cmd != nil {
 		b.SetCmd(im.Cmd)
 	}
-	for _, k := range sortedKeys(im.Env) {
+	for _, k := range slices.Sorted(maps.Keys(im.Env)) {
 		b.SetEnv(k, im.Env[k])
 	}
 	if im.Workdir != "" {
@@ -180,7 +181,7 @@ func applyConfig(b *buildah.Builder, r *recipes.Recipe) {
 	if im.User != "" {
 		b.SetUser(im.User)
 	}
-	for _, k := range sortedKeys(im.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(im.Labels)) {
 		b.SetLabel(k, im.Labels[k])
 	}
 	for _, p := range im.Ports {
@@ -190,15 +191,6 @@ func applyConfig(b *buildah.Builder, r *recipes.Recipe) {
 		b.SetPort(p)
 	}
 	b.SetLabel("org.opencontainers.image.title", r.Name)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func short(id string) string {

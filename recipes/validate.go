@@ -3,9 +3,10 @@ package recipes
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -147,12 +148,12 @@ func (v *validator) checkImage() {
 	if im.Workdir != "" && !path.IsAbs(im.Workdir) {
 		v.fail("image.workdir", "want an absolute path, got %q", im.Workdir)
 	}
-	for _, k := range sortedKeys(im.Env) {
+	for _, k := range slices.Sorted(maps.Keys(im.Env)) {
 		if !envNameRE.MatchString(k) {
 			v.fail("image.env."+k, "invalid environment variable name %q", k)
 		}
 	}
-	for _, k := range sortedKeys(im.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(im.Labels)) {
 		if strings.TrimSpace(k) == "" {
 			v.fail("image.labels", "a label name is empty")
 		}
@@ -177,15 +178,6 @@ func (v *validator) checkImage() {
 			v.fail("image.cmd[0]", "the program name is empty")
 		}
 	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func hasScheme(u string, schemes ...string) bool {
