@@ -19,7 +19,7 @@ if command -v apt-get >/dev/null; then
 	if [ ${#missing[@]} -gt 0 ]; then
 		echo "deps: installing ${missing[*]}"
 		$sudo apt-get update -q
-		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
 	fi
 elif command -v dnf >/dev/null; then
 	missing=()
