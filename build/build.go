@@ -161,6 +161,16 @@ func commitFinal(ctx context.Context, env *layers.Env, r *recipes.Recipe, baseID
 	if err != nil {
 		return "", fmt.Errorf("committing the image to %s: %w", dest, err)
 	}
+	if err := ctx.Err(); err != nil {
+		// Interrupted while committing: take the new name off again (the
+		// image itself may be an identical one that existed before).
+		if dest.Transport == "containers-storage" {
+			if rerr := env.Store.RemoveNames(id, []string{ref.DockerReference().String()}); rerr != nil {
+				env.Log.Warnf("untagging interrupted image %s: %v", short(id), rerr)
+			}
+		}
+		return "", err
+	}
 	return id, nil
 }
 
