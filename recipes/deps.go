@@ -135,22 +135,22 @@ func ReadDepsContext(ctx context.Context, files []string, opts DepsOptions) (*De
 	var specs []specFile
 	var pys []*pyFile
 	for _, name := range files {
-		base := filepath.Base(name)
-		switch {
-		case strings.HasSuffix(base, ".spec"):
+		kind, err := DepFileKind(name)
+		switch kind {
+		case "spec":
 			res, err := readSpec(ctx, name, target, opts.SpecEval)
 			if err != nil {
 				return nil, err
 			}
 			specs = append(specs, specFile{name, res})
-		case base == "setup.cfg", base == "pyproject.toml", isRequirementsTxt(base):
+		case "python":
 			p, err := readPython(name)
 			if err != nil {
 				return nil, err
 			}
 			pys = append(pys, p)
 		default:
-			return nil, fmt.Errorf("%s: %w: want %s", name, ErrUnknownFileKind, DepFileKinds)
+			return nil, err
 		}
 	}
 
@@ -246,6 +246,19 @@ func ReadDepsContext(ctx context.Context, files []string, opts DepsOptions) (*De
 	out.BuildRequires = r.build.list()
 	out.Scriptlet = r.script.list()
 	return out, nil
+}
+
+// DepFileKind returns the kind of a dependency file from its name: "spec",
+// "python" or an error wrapping ErrUnknownFileKind.
+func DepFileKind(name string) (string, error) {
+	base := filepath.Base(name)
+	switch {
+	case strings.HasSuffix(base, ".spec"):
+		return "spec", nil
+	case base == "setup.cfg", base == "pyproject.toml", isRequirementsTxt(base):
+		return "python", nil
+	}
+	return "", fmt.Errorf("%s: %w: want %s", name, ErrUnknownFileKind, DepFileKinds)
 }
 
 func isRequirementsTxt(base string) bool {

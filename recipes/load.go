@@ -97,6 +97,30 @@ func (r *Recipe) resolvePaths() {
 		}
 		r.Base.Repos[i].BaseURL = "file://" + p
 	}
+	for i, s := range r.Sources {
+		if !IsLocalRemote(s.Git) || strings.HasPrefix(s.Git, "file://") {
+			continue
+		}
+		p := s.Git
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(r.File), p)
+		}
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		r.Sources[i].Git = p
+	}
+}
+
+var scpLike = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:`)
+
+// IsLocalRemote reports whether a source's repository is on this machine:
+// a file:// URL or a path.
+func IsLocalRemote(remote string) bool {
+	if strings.HasPrefix(remote, "file://") {
+		return true
+	}
+	return !strings.Contains(remote, "://") && !scpLike.MatchString(remote)
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)

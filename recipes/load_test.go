@@ -92,7 +92,7 @@ func TestLoadErrors(t *testing.T) {
 		{"tab indentation", "name: a\nbase:\n\tpackages: [a]\n", "r.yaml:3: syntax error: found character that cannot start any token"},
 		{"two documents", "name: a\n" + ok + "---\nname: b\n", "r.yaml:5:1: a recipe file holds one YAML document, found another"},
 		{"not a mapping", "- a\n", "r.yaml:1:1: want a mapping, got a list"},
-		{"unknown top-level key", "name: a\nimagee: {}\n" + ok, "r.yaml:2:1: imagee: unknown field \"imagee\"; known fields: name, target, base, image"},
+		{"unknown top-level key", "name: a\nimagee: {}\n" + ok, "r.yaml:2:1: imagee: unknown field \"imagee\"; known fields: name, target, base, image, sources, profiles"},
 		{"unknown nested key", "name: a\nbase:\n  packages: [a]\n  pacakges: [b]\n", "r.yaml:4:3: base.pacakges: unknown field \"pacakges\"; known fields: from, install, repos, packages, exclude"},
 		{"unknown repo key", "name: a\nbase:\n  repos: [{id: l, url: file:///r}]\n  packages: [a]\n", "r.yaml:3:19: base.repos[0].url: unknown field \"url\"; known fields: id, baseurl, metalink, mirrorlist, gpgcheck, gpgkey"},
 		{"duplicate key", "name: a\nname: b\n" + ok, "r.yaml:2:1: name: key \"name\" is already set at line 1"},
@@ -107,8 +107,8 @@ func TestLoadErrors(t *testing.T) {
 		{"container from scratch", "name: a\nbase:\n  install: container\n  packages: [a]\n", "r.yaml:3:12: base.install: install mode \"container\" runs dnf inside the base image, so base.from must name an image with dnf, not \"scratch\""},
 		{"bad from", "name: a\nbase:\n  from: Fedora:43\n  repos: [{id: l, baseurl: file:///r, gpgcheck: false}]\n  packages: [a]\n", "r.yaml:3:9: base.from: invalid image reference \"Fedora:43\": invalid reference format: repository name must be lowercase (want registry/name:tag, oci:DIR, oci-archive:FILE, docker-archive:FILE or containers-storage:NAME)"},
 		{"empty oci path", "name: a\nbase:\n  from: \"oci:\"\n  repos: [{id: l, baseurl: file:///r, gpgcheck: false}]\n  packages: [a]\n", "r.yaml:3:9: base.from: invalid image reference \"oci:\": nothing after \"oci:\""},
-		{"no packages", "name: a\nbase:\n  from: scratch\n", "r.yaml:3:3: base.packages: required: at least one package to install"},
-		{"no base", "name: a\n", "r.yaml:1:1: base.packages: required: at least one package to install"},
+		{"no packages", "name: a\nbase:\n  from: scratch\n", "r.yaml:3:3: base.packages: required: at least one package to install (or sources with deps files)"},
+		{"no base", "name: a\n", "r.yaml:1:1: base.packages: required: at least one package to install (or sources with deps files)"},
 		{"bad package", "name: a\nbase:\n  packages: [\"foo >= \"]\n", "r.yaml:3:14: base.packages[0]: invalid package \"foo >= \": want NAME, NAME OP VERSION (OP one of <, <=, =, >=, >) or a rich dependency in parentheses"},
 		{"unbalanced rich dep", "name: a\nbase:\n  packages: [\"(a or b\"]\n", "r.yaml:3:14: base.packages[0]: invalid rich dependency \"(a or b\": unbalanced parentheses"},
 		{"duplicate package", "name: a\nbase:\n  packages: [a, b, \"a\"]\n", "r.yaml:3:20: base.packages[2]: package \"a\" is listed twice (also base.packages[0])"},
@@ -124,7 +124,7 @@ func TestLoadErrors(t *testing.T) {
 		{"port out of range", "name: a\n" + ok + "image: {ports: [70000]}\n", "r.yaml:5:17: image.ports[0]: port 70000 is out of range 1-65535"},
 		{"several problems", "name: A\nbase:\n  install: x\n", "r.yaml:1:7: name: invalid name \"A\": use lower-case letters, digits, '.', '_' and '-' (it names the image)\n" +
 			"r.yaml:3:12: base.install: unknown install mode \"x\": want \"installroot\" or \"container\"\n" +
-			"r.yaml:3:3: base.packages: required: at least one package to install"},
+			"r.yaml:3:3: base.packages: required: at least one package to install (or sources with deps files)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,6 +139,56 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("error:\n got %q\nwant %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoadSourcesAndProfiles(t *testing.T) {
+	src := `name: web
+base: {packages: [python3]}
+sources:
+  - {name: web, git: ../web, deps: [web.spec, setup.cfg], install: [pip3, install, .]}
+  - {name: lib, git: "git@github.com:o/lib.git", path: /opt/lib}
+  - {name: ogr, git: "file:///srv/ogr"}
+profiles:
+  prod: {branch: stable}
+  stg: {branch: main, tags: [stg, latest]}
+`
+	r, err := Load("/srv/recipes/web.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []string{r.Sources[0].Git, r.Sources[1].Git, r.Sources[2].Git}; !cmp.Equal(got, []string{"/srv/web", "git@github.com:o/lib.git", "file:///srv/ogr"}) {
+		t.Errorf("remotes resolved to %q", got)
+	}
+	if got := []string{r.Sources[0].Dest(), r.Sources[1].Dest()}; !cmp.Equal(got, []string{"/src/web", "/opt/lib"}) {
+		t.Errorf("paths %q", got)
+	}
+	if got := r.ProfileNames(); !cmp.Equal(got, []string{"prod", "stg"}) {
+		t.Errorf("profile order %q, want the file's", got)
+	}
+	name, p, err := r.Profile("")
+	if err != nil || name != "prod" || p.Branch != "stable" || !cmp.Equal(p.Tags, []string{"prod"}) {
+		t.Errorf("default profile %q %+v %v", name, p, err)
+	}
+	if _, _, err := r.Profile("dev"); err == nil || err.Error() != `unknown profile "dev": want one of prod, stg` {
+		t.Errorf("unknown profile: %v", err)
+	}
+	r.Profiles = nil
+	if name, p, err := r.Profile(""); err != nil || name != "" || p.Branch != "main" || !cmp.Equal(p.Tags, []string{"latest"}) {
+		t.Errorf("implicit profile %q %+v %v", name, p, err)
+	}
+}
+
+func TestCheckBranch(t *testing.T) {
+	for _, b := range []string{"main", "stable", "release/1.2", "feature-x_y.z"} {
+		if err := CheckBranch(b); err != nil {
+			t.Errorf("CheckBranch(%q): %v", b, err)
+		}
+	}
+	for _, b := range []string{"", "-x", "a..b", "a b", "x.lock", "a/", "/a", "a//b", ".x", "a/.b", "a:b", "a@{1}", "@", "a~1", "a^", "a*", "a?", "a[", "a\\b"} {
+		if err := CheckBranch(b); err == nil {
+			t.Errorf("CheckBranch(%q) accepted it", b)
+		}
 	}
 }
 

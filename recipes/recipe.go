@@ -2,6 +2,10 @@ package recipes
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
 
 	"github.com/strata-build/strata/recipes/targets"
 )
@@ -29,6 +33,12 @@ type Recipe struct {
 	Base Base `yaml:"base" json:"base"`
 	// Optional: the configuration of the final image.
 	Image Image `yaml:"image,omitempty" json:"image,omitempty"`
+	// Optional: the internal projects cloned from git into the final layer,
+	// all at the branch of the chosen profile.
+	Sources []Source `yaml:"sources,omitempty" json:"sources,omitempty"`
+	// Optional: named profiles (such as stg and prod), each a branch and
+	// the tags the image gets; the first in the file is the default.
+	Profiles map[string]Profile `yaml:"profiles,omitempty" json:"profiles,omitempty"`
 
 	// File is the path the recipe was loaded from ("" when built in code).
 	File string `yaml:"-" json:"-"`
@@ -67,6 +77,76 @@ type Repo struct {
 	GPGCheck *bool `yaml:"gpgcheck,omitempty" json:"gpgcheck,omitempty"`
 	// Optional: the URL of the signing key(s), space separated.
 	GPGKey string `yaml:"gpgkey,omitempty" json:"gpgkey,omitempty"`
+}
+
+// Source is an internal project installed from git into the final layer.
+type Source struct {
+	// Required: the project's name, unique in the recipe. It is internal:
+	// never installed as an RPM, nor is python3dist(NAME).
+	Name string `yaml:"name" json:"name"`
+	// Required: the repository: https://, http://, ssh://, git@HOST:PATH,
+	// file:// or a local path (relative to the recipe's directory).
+	Git string `yaml:"git" json:"git"`
+	// Optional: files in the repository whose dependencies go to the base
+	// layer: *.spec, setup.cfg, pyproject.toml, requirements*.txt.
+	Deps []string `yaml:"deps,omitempty" json:"deps,omitempty"`
+	// Optional: where the clone goes in the image (default /src/NAME).
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// Optional: the command run in the image after the copy, in exec form,
+	// with the working directory at Path.
+	Install []string `yaml:"install,omitempty" json:"install,omitempty"`
+}
+
+// Dest returns where the source goes in the image.
+func (s Source) Dest() string {
+	if s.Path == "" {
+		return "/src/" + s.Name
+	}
+	return s.Path
+}
+
+// Profile is a deployment profile: the branch every source is taken from
+// and the tags of the image.
+type Profile struct {
+	// Required: the git branch of every source, e.g. main or stable.
+	Branch string `yaml:"branch" json:"branch"`
+	// Optional: the image's tags (default: the profile's name).
+	Tags []string `yaml:"tags,omitempty" json:"tags,omitempty"`
+}
+
+// DefaultBranch is the branch of recipes without profiles.
+const DefaultBranch = "main"
+
+// ProfileNames returns the profile names in the order of the file (sorted
+// for recipes built in code); the first is the default.
+func (r *Recipe) ProfileNames() []string {
+	names := slices.Sorted(maps.Keys(r.Profiles))
+	sort.SliceStable(names, func(i, j int) bool {
+		return r.pos["profiles."+names[i]].Line < r.pos["profiles."+names[j]].Line
+	})
+	return names
+}
+
+// Profile returns the named profile, or the default one for "". A recipe
+// without profiles has one implicit profile: branch main, tag latest.
+func (r *Recipe) Profile(name string) (string, Profile, error) {
+	if len(r.Profiles) == 0 {
+		if name != "" {
+			return "", Profile{}, fmt.Errorf("unknown profile %q: the recipe defines no profiles", name)
+		}
+		return "", Profile{Branch: DefaultBranch, Tags: []string{"latest"}}, nil
+	}
+	if name == "" {
+		name = r.ProfileNames()[0]
+	}
+	p, ok := r.Profiles[name]
+	if !ok {
+		return "", Profile{}, fmt.Errorf("unknown profile %q: want one of %s", name, strings.Join(r.ProfileNames(), ", "))
+	}
+	if len(p.Tags) == 0 {
+		p.Tags = []string{name}
+	}
+	return name, p, nil
 }
 
 // CheckSignatures reports whether dnf checks this repository's signatures.
@@ -117,4 +197,13 @@ func (r *Recipe) Where(field string) string {
 		return r.File
 	}
 	return fmt.Sprintf("%s:%d", r.File, p.Line)
+}
+
+func (r *Recipe) hasDepFiles() bool {
+	for _, s := range r.Sources {
+		if len(s.Deps) > 0 {
+			return true
+		}
+	}
+	return false
 }

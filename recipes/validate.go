@@ -15,11 +15,13 @@ import (
 )
 
 var (
-	nameRE    = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
-	repoIDRE  = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
-	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	portRE    = regexp.MustCompile(`^([0-9]{1,5})(/(tcp|udp|sctp))?$`)
-	depRE     = regexp.MustCompile(`^[^\s<>=(),]+(?:\([^\s()]*\))?(?:\s*(?:<=|>=|==|=|<|>)\s*[^\s<>=(),]+)?$`)
+	nameRE       = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
+	repoIDRE     = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	portRE       = regexp.MustCompile(`^([0-9]{1,5})(/(tcp|udp|sctp))?$`)
+	tagRE        = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	sourceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	depRE        = regexp.MustCompile(`^[^\s<>=(),]+(?:\([^\s()]*\))?(?:\s*(?:<=|>=|==|=|<|>)\s*[^\s<>=(),]+)?$`)
 )
 
 // Validate checks every field and returns all problems found, each naming
@@ -68,6 +70,143 @@ func (v *validator) check() {
 	}
 	v.checkBase()
 	v.checkImage()
+	v.checkSources()
+	v.checkProfiles()
+}
+
+func (v *validator) checkSources() {
+	names := map[string]int{}
+	paths := map[string]int{}
+	for i, s := range v.r.Sources {
+		f := fmt.Sprintf("sources[%d]", i)
+		switch {
+		case s.Name == "":
+			v.fail(f+".name", "required: the project's name, such as %q", "packit-service")
+		case !sourceNameRE.MatchString(s.Name):
+			v.fail(f+".name", "invalid source name %q: use letters, digits, '.', '_' and '-'", s.Name)
+		default:
+			if j, dup := names[s.Name]; dup {
+				v.fail(f+".name", "source %q is already defined by sources[%d]", s.Name, j)
+			}
+			names[s.Name] = i
+		}
+		if err := CheckGitRemote(s.Git); err != nil {
+			v.fail(f+".git", "%v", err)
+		}
+		for j, d := range s.Deps {
+			if err := checkRepoFile(d); err != nil {
+				v.fail(fmt.Sprintf("%s.deps[%d]", f, j), "%v", err)
+			}
+		}
+		if s.Path != "" && (!path.IsAbs(s.Path) || path.Clean(s.Path) == "/") {
+			v.fail(f+".path", "want an absolute path other than /, got %q", s.Path)
+		} else if s.Name != "" {
+			dest := path.Clean(s.Dest())
+			if j, dup := paths[dest]; dup {
+				v.fail(f+".path", "path %q is already used by sources[%d]", dest, j)
+			}
+			paths[dest] = i
+		}
+		if len(s.Install) > 0 && s.Install[0] == "" {
+			v.fail(f+".install[0]", "the program name is empty")
+		}
+	}
+}
+
+func (v *validator) checkProfiles() {
+	for _, name := range v.r.ProfileNames() {
+		p := v.r.Profiles[name]
+		f := "profiles." + name
+		if !nameRE.MatchString(name) {
+			v.fail(f, "invalid profile name %q: use lower-case letters, digits, '.', '_' and '-'", name)
+		}
+		if p.Branch == "" {
+			v.fail(f+".branch", "required: the git branch of every source, such as %q", "main")
+		} else if err := CheckBranch(p.Branch); err != nil {
+			v.fail(f+".branch", "%v", err)
+		}
+		for i, t := range p.Tags {
+			if !tagRE.MatchString(t) {
+				v.fail(fmt.Sprintf("%s.tags[%d]", f, i), "invalid tag %q: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'", t)
+			}
+		}
+	}
+}
+
+// CheckGitRemote checks a source's repository: an https://, http://,
+// ssh://, git:// or file:// URL, git@HOST:PATH, or a local path.
+// Credentials in URLs are refused: they would end up in logs and labels.
+func CheckGitRemote(remote string) error {
+	switch {
+	case remote == "":
+		return fmt.Errorf("required: the repository, such as %q", "https://github.com/packit/packit-service")
+	case strings.TrimSpace(remote) != remote || strings.ContainsAny(remote, "\n\t"):
+		return fmt.Errorf("invalid repository %q: spaces around it", remote)
+	}
+	if i := strings.Index(remote, "://"); i >= 0 {
+		scheme := remote[:i]
+		switch scheme {
+		case "https", "http", "ssh", "git", "file":
+		default:
+			return fmt.Errorf("invalid repository %q: unsupported scheme %q (want https, http, ssh, git, file, git@HOST:PATH or a path)", remote, scheme)
+		}
+		rest := remote[i+3:]
+		if rest == "" || (scheme != "file" && strings.HasPrefix(rest, "/")) {
+			return fmt.Errorf("invalid repository %q: no host", remote)
+		}
+		host, _, _ := strings.Cut(rest, "/")
+		if user, _, ok := strings.Cut(host, "@"); ok && strings.Contains(user, ":") {
+			return fmt.Errorf("invalid repository %q: a password in the URL would end up in logs and labels; set STRATA_GIT_TOKEN instead", redactURL(remote))
+		}
+	}
+	return nil
+}
+
+// redactURL hides the password of a URL's user information.
+func redactURL(remote string) string {
+	i := strings.Index(remote, "://")
+	rest := remote[i+3:]
+	at := strings.Index(rest, "@")
+	slash := strings.Index(rest, "/")
+	if at < 0 || (slash >= 0 && at > slash) {
+		return remote
+	}
+	user, _, _ := strings.Cut(rest[:at], ":")
+	return remote[:i+3] + user + ":xxxxx" + rest[at:]
+}
+
+// CheckBranch checks a branch name as git check-ref-format does.
+func CheckBranch(b string) error {
+	bad := b == "" || b == "@" || strings.HasPrefix(b, "-") || strings.HasPrefix(b, "/") ||
+		strings.HasSuffix(b, "/") || strings.HasSuffix(b, ".") || strings.HasSuffix(b, ".lock") ||
+		strings.Contains(b, "..") || strings.Contains(b, "@{") || strings.Contains(b, "//") ||
+		strings.ContainsAny(b, " ~^:?*[\\\x7f")
+	for _, c := range b {
+		if c < 0x20 {
+			bad = true
+		}
+	}
+	for _, part := range strings.Split(b, "/") {
+		if strings.HasPrefix(part, ".") {
+			bad = true
+		}
+	}
+	if bad {
+		return fmt.Errorf("invalid branch name %q", b)
+	}
+	return nil
+}
+
+// checkRepoFile checks a dependency file named in sources[].deps: a
+// relative path inside the repository, of a kind strata reads.
+func checkRepoFile(name string) error {
+	if name == "" || path.IsAbs(name) || path.Clean(name) == ".." || strings.HasPrefix(path.Clean(name), "../") {
+		return fmt.Errorf("invalid file %q: want a path relative to the repository's top directory", name)
+	}
+	if _, err := DepFileKind(name); err != nil {
+		return err
+	}
+	return nil
 }
 
 func (v *validator) checkBase() {
@@ -120,8 +259,8 @@ func (v *validator) checkBase() {
 			v.fail(f+".gpgkey", "required when gpgcheck is true: the installroot is empty and has no keys (or set gpgcheck: false for a trusted local repository)")
 		}
 	}
-	if len(b.Packages) == 0 {
-		v.fail("base.packages", "required: at least one package to install")
+	if len(b.Packages) == 0 && !v.r.hasDepFiles() {
+		v.fail("base.packages", "required: at least one package to install (or sources with deps files)")
 	}
 	seen := map[string]int{}
 	for i, p := range b.Packages {
