@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -15,29 +13,34 @@ import (
 	"github.com/strata-build/strata/layers"
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/buildah"
+	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/types"
+	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
 )
 
 // Options configure one build.
 type Options struct {
 	Recipe   *recipes.Recipe
-	Output   string // --output; "" for the local store
+	Output   string // --output; "" for the local store, tagged with the profile's tags
 	IIDFile  string // --iidfile
 	Store    stores.Options
 	Runtime  string // --runtime; "" for runc
 	Log      *logrus.Logger
-	Progress io.Writer  // where dnf and run steps print (stderr)
-	Epoch    *time.Time // SOURCE_DATE_EPOCH
+	Progress io.Writer // where dnf and run steps print (stderr)
+	PlanOptions
 }
 
 // Result says what a build made.
 type Result struct {
-	ImageID     string `json:"image_id"`
-	Destination string `json:"destination"`
-	BaseImageID string `json:"base_image_id"`
-	BaseKey     string `json:"base_key"`
-	BaseCached  bool   `json:"base_cached"`
+	ImageID     string   `json:"image_id"`
+	Destination string   `json:"destination"`
+	Names       []string `json:"names,omitempty"`
+	BaseImageID string   `json:"base_image_id"`
+	BaseKey     string   `json:"base_key"`
+	BaseCached  bool     `json:"base_cached"`
+	FinalKey    string   `json:"final_key"`
+	FinalCached bool     `json:"final_cached"`
 }
 
 // Run builds the recipe's image and commits it to its destination. Nothing
@@ -57,13 +60,35 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
-	plan := PlanRecipe(r)
-	spec := plan.Base.spec
 	var runtime string
-	if spec.Mode == recipes.InstallContainer {
+	if r.InstallMode() == recipes.InstallContainer || hasInstall(r) {
 		if runtime, err = stores.Runtime(opts.Runtime); err != nil {
 			return nil, err
 		}
+	}
+
+	done := phase(log, "sources")
+	popts := opts.PlanOptions
+	if popts.Git.Log == nil {
+		popts.Git.Log = log
+	}
+	plan, err := Prepare(ctx, r, popts)
+	if err != nil {
+		return nil, err
+	}
+	if len(plan.Sources) > 0 {
+		var at []string
+		for _, s := range plan.Sources {
+			at = append(at, s.Name+"@"+s.Commit[:12])
+		}
+		done("resolved", "branch %s: %s", plan.Branch, strings.Join(at, ", "))
+	}
+	var names []string
+	if opts.Output == "" {
+		for _, t := range plan.Tags {
+			names = append(names, "localhost/"+r.Name+":"+t)
+		}
+		dest.Path = names[0]
 	}
 
 	store, err := stores.Open(opts.Store, log)
@@ -81,7 +106,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 
 	res := &Result{BaseKey: plan.Base.Key, Destination: dest.String()}
-	done := phase(log, "base")
+	done = phase(log, "base")
 	if err := plan.CheckCache(store); err != nil {
 		return nil, err
 	}
@@ -91,7 +116,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		done("hit", "reusing base image %s (key %s)", short(baseID), res.BaseKey[:16])
 	} else {
 		log.Infof("base: no image with key %s in the local store: building it", res.BaseKey[:16])
-		if baseID, err = layers.BuildBase(ctx, env, spec, r.Name); err != nil {
+		if baseID, err = layers.BuildBase(ctx, env, plan.Base.spec, r.Name); err != nil {
 			return nil, fmt.Errorf("building the base layer: %w", err)
 		}
 		done("built", "built base image %s", short(baseID))
@@ -99,63 +124,114 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	res.BaseImageID = baseID
 
 	done = phase(log, "final")
-	id, err := commitFinal(ctx, env, r, baseID, dest)
+	var baseDate *time.Time
+	if labels, err := imageLabels(ctx, store, baseID); err == nil {
+		if t, err := time.Parse(time.RFC3339, labels[layers.LabelCreated]); err == nil {
+			baseDate = &t
+		}
+	}
+	if baseDate == nil {
+		t := time.Unix(0, 0).UTC()
+		baseDate = &t
+	}
+	spec, err := plan.finalSpec(baseID, baseDate)
 	if err != nil {
 		return nil, err
 	}
-	res.ImageID = id
-	done("committed", "committed %s to %s", short(id), dest)
-	if opts.IIDFile != "" {
-		if err := os.WriteFile(opts.IIDFile, []byte("sha256:"+id), 0o644); err != nil {
-			return nil, fmt.Errorf("writing --iidfile: %w", err)
+	res.FinalKey = spec.Key()
+	if dest.Transport == "containers-storage" {
+		id, err := findFinal(store, r.Name, res.FinalKey)
+		if err != nil {
+			return nil, err
+		}
+		if id != "" {
+			if err := nameImage(store, id, append([]string{dest.Path}, names...)); err != nil {
+				return nil, err
+			}
+			res.ImageID, res.FinalCached, res.Names = id, true, names
+			done("hit", "reusing image %s (final key %s): nothing changed", short(id), res.FinalKey[:16])
+			return res, writeIID(opts.IIDFile, id)
 		}
 	}
-	return res, nil
+	id, err := commitFinal(ctx, env, spec, dest)
+	if err != nil {
+		return nil, err
+	}
+	if len(names) > 1 {
+		if err := nameImage(store, id, names[1:]); err != nil {
+			return nil, err
+		}
+	}
+	res.ImageID, res.Names = id, names
+	done("committed", "committed %s to %s", short(id), dest)
+	return res, writeIID(opts.IIDFile, id)
 }
 
-// commitFinal applies the recipe's image configuration over the base and
-// commits the image to dest.
-func commitFinal(ctx context.Context, env *layers.Env, r *recipes.Recipe, baseID string, dest Destination) (string, error) {
+func writeIID(file, id string) error {
+	if file == "" {
+		return nil
+	}
+	if err := os.WriteFile(file, []byte("sha256:"+id), 0o644); err != nil {
+		return fmt.Errorf("writing --iidfile: %w", err)
+	}
+	return nil
+}
+
+// nameImage gives an image in the store more names (taken from any other
+// image that had them), as buildah tag does.
+func nameImage(store storage.Store, id string, names []string) error {
+	var qualified []string
+	for _, n := range names {
+		named, err := reference.ParseNormalizedNamed(n)
+		if err != nil {
+			return fmt.Errorf("invalid image name %q: %w", n, err)
+		}
+		qualified = append(qualified, reference.TagNameOnly(named).String())
+	}
+	if err := store.AddNames(id, qualified); err != nil {
+		return fmt.Errorf("tagging image %s: %w", short(id), err)
+	}
+	return nil
+}
+
+func hasInstall(r *recipes.Recipe) bool {
+	for _, s := range r.Sources {
+		if len(s.Install) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// commitFinal makes the final image over the base (the sources layer, or
+// only the image configuration when there are no sources) and commits it
+// to dest.
+func commitFinal(ctx context.Context, env *layers.Env, spec *layers.FinalSpec, dest Destination) (string, error) {
 	ref, err := dest.Reference(env.Store)
 	if err != nil {
 		return "", fmt.Errorf("resolving --output %q: %w", dest, err)
 	}
-	opts, err := env.BuilderOptions(baseID, "strata-"+r.Name)
+	b, err := layers.PrepareFinal(ctx, env, spec)
 	if err != nil {
 		return "", err
-	}
-	b, err := buildah.NewBuilder(ctx, env.Store, opts)
-	if err != nil {
-		return "", fmt.Errorf("preparing the final image: %w", err)
 	}
 	defer func() {
 		if err := b.Delete(); err != nil {
 			env.Log.Warnf("removing working container %q: %v", b.Container, err)
 		}
 	}()
-	applyConfig(b, r)
-	epoch := env.Epoch
-	if epoch == nil {
-		if t, err := time.Parse(time.RFC3339, b.Labels()[layers.LabelCreated]); err == nil {
-			epoch = &t
-		} else {
-			t := time.Unix(0, 0).UTC()
-			epoch = &t
-		}
-	}
-	b.SetLabel(layers.LabelCreated, epoch.UTC().Format(time.RFC3339))
-	b.SetCreatedBy("strata: image configuration of recipe " + r.Name)
 	compression := archive.Gzip
 	if dest.Transport == "containers-storage" {
 		compression = archive.Uncompressed
 	}
+	epoch := spec.Epoch
 	id, _, _, err := b.Commit(ctx, ref, buildah.CommitOptions{
 		Compression:           compression,
 		SignaturePolicyPath:   env.PolicyPath,
 		SystemContext:         env.SystemContext,
-		SourceDateEpoch:       epoch,
+		SourceDateEpoch:       &epoch,
 		RewriteTimestamp:      true,
-		EmptyLayer:            true,
+		EmptyLayer:            len(spec.Sources) == 0,
 		PreferredManifestType: "application/vnd.oci.image.manifest.v1+json",
 	})
 	if err != nil {
@@ -172,35 +248,6 @@ func commitFinal(ctx context.Context, env *layers.Env, r *recipes.Recipe, baseID
 		return "", err
 	}
 	return id, nil
-}
-
-func applyConfig(b *buildah.Builder, r *recipes.Recipe) {
-	im := r.Image
-	if im.Entrypoint != nil {
-		b.SetEntrypoint(im.Entrypoint)
-	}
-	if im.Cmd != nil {
-		b.SetCmd(im.Cmd)
-	}
-	for _, k := range slices.Sorted(maps.Keys(im.Env)) {
-		b.SetEnv(k, im.Env[k])
-	}
-	if im.Workdir != "" {
-		b.SetWorkDir(im.Workdir)
-	}
-	if im.User != "" {
-		b.SetUser(im.User)
-	}
-	for _, k := range slices.Sorted(maps.Keys(im.Labels)) {
-		b.SetLabel(k, im.Labels[k])
-	}
-	for _, p := range im.Ports {
-		if !strings.Contains(p, "/") {
-			p += "/tcp"
-		}
-		b.SetPort(p)
-	}
-	b.SetLabel("org.opencontainers.image.title", r.Name)
 }
 
 func short(id string) string {

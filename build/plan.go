@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/strata-build/strata/layers"
 	"github.com/strata-build/strata/recipes"
@@ -15,25 +16,68 @@ import (
 
 // Plan is what a build would do, decided before doing any of it.
 type Plan struct {
-	Recipe  string   `json:"recipe"`
-	Target  string   `json:"target"`
-	Base    PlanBase `json:"base"`
-	Sources []string `json:"sources"` // none until recipes have sources
+	Recipe  string       `json:"recipe"`
+	Target  string       `json:"target"`
+	Profile string       `json:"profile,omitempty"`
+	Branch  string       `json:"branch"`
+	Tags    []string     `json:"tags"`
+	Sources []PlanSource `json:"sources"`
+	Base    PlanBase     `json:"base"`
+	Final   PlanFinal    `json:"final"`
+	// Epoch is the image date: SOURCE_DATE_EPOCH, else the newest source
+	// commit time, else the base's date (zero until the base is known).
+	Epoch time.Time `json:"epoch"`
+
+	recipe  *recipes.Recipe
+	network string
+}
+
+// PlanSource is a source at its resolved commit.
+type PlanSource struct {
+	Name    string    `json:"name"`
+	Git     string    `json:"git"`
+	Branch  string    `json:"branch"`
+	Commit  string    `json:"commit"` // "" when it could not be resolved (offline)
+	Date    time.Time `json:"date,omitzero"`
+	Path    string    `json:"path"`
+	Deps    []string  `json:"deps"`
+	Install []string  `json:"install"`
+	// Problem says why the source could not be resolved or read.
+	Problem string `json:"problem,omitempty"`
+	dir     string // the checkout
 }
 
 // PlanBase is the planned base layer.
 type PlanBase struct {
-	Key      string                `json:"key"`
+	Key      string                `json:"key"`   // "" when incomplete
 	Image    string                `json:"image"` // its name in the local store
 	From     string                `json:"from"`
 	Install  string                `json:"install"`
 	Packages []recipes.Requirement `json:"packages"`
 	Excluded []recipes.Requirement `json:"excluded"`
-	Cache    *CacheState           `json:"cache,omitempty"`
-	spec     layers.BaseSpec
+	// Internal are the names left out because a source provides them.
+	Internal []Internal `json:"internal"`
+	// Scriptlet are the sources' Requires(pre/post/...), not installed.
+	Scriptlet []recipes.Requirement `json:"scriptlet"`
+	// Incomplete says why the package set is not known (offline plans).
+	Incomplete string      `json:"incomplete,omitempty"`
+	Cache      *CacheState `json:"cache,omitempty"`
+	spec       layers.BaseSpec
 }
 
-// CacheState says whether a base with the plan's key exists.
+// Internal is a name that is never installed as an RPM, and why.
+type Internal struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// PlanFinal is the planned final image.
+type PlanFinal struct {
+	Key   string      `json:"key,omitempty"` // known once the base is
+	Cache *CacheState `json:"cache,omitempty"`
+}
+
+// CacheState says whether an image with the plan's key exists.
 type CacheState struct {
 	Decision string `json:"decision"` // "hit" or "miss"
 	Where    string `json:"where,omitempty"`
@@ -41,62 +85,119 @@ type CacheState struct {
 	Reason   string `json:"reason,omitempty"`
 }
 
-// PlanRecipe plans the base layer of a recipe: its package set with the
-// provenance of each entry, what is excluded, and the base key. It touches
-// neither storage nor network.
+// PlanRecipe plans the base layer of a recipe from its own packages only,
+// ignoring its sources: the package set with the provenance of each entry,
+// what is excluded, and the base key. It touches neither storage nor
+// network. Prepare plans a whole build.
 func PlanRecipe(r *recipes.Recipe) *Plan {
+	p := &Plan{recipe: r, Recipe: r.File, Sources: []PlanSource{}, Tags: []string{}}
+	p.planBase(nil, nil)
+	return p
+}
+
+// planBase computes the base set: the recipe's packages and the sources'
+// dependencies, minus what base.exclude names, merged with provenance.
+func (p *Plan) planBase(deps []recipes.Requirement, internal []Internal) {
+	r := p.recipe
 	excluded := map[string]bool{}
 	for _, e := range r.Base.Exclude {
 		excluded[e] = true
 	}
-	p := &Plan{Recipe: r.File, Sources: []string{}}
 	merged := map[string]*recipes.Requirement{}
-	var ex []recipes.Requirement
-	for i, dep := range r.Base.Packages {
+	ex := map[string]*recipes.Requirement{}
+	add := func(dep, from string) {
 		d := recipes.NormalizeDep(dep)
-		from := r.Where(fmt.Sprintf("base.packages[%d]", i))
+		into := merged
 		if excluded[recipes.DepName(d)] {
-			ex = append(ex, recipes.Requirement{Dep: d, From: []string{from}})
-			continue
+			into = ex
 		}
-		if m, ok := merged[d]; ok {
-			m.From = append(m.From, from)
-			continue
+		if m, ok := into[d]; ok {
+			if !containsString(m.From, from) {
+				m.From = append(m.From, from)
+			}
+			return
 		}
-		merged[d] = &recipes.Requirement{Dep: d, From: []string{from}}
+		into[d] = &recipes.Requirement{Dep: d, From: []string{from}}
 	}
-	pkgs := make([]recipes.Requirement, 0, len(merged))
-	names := make([]string, 0, len(merged))
-	for _, m := range merged {
-		pkgs = append(pkgs, *m)
-		names = append(names, m.Dep)
+	for i, dep := range r.Base.Packages {
+		add(dep, r.Where(fmt.Sprintf("base.packages[%d]", i)))
 	}
-	sort.Slice(pkgs, func(i, j int) bool { return pkgs[i].Dep < pkgs[j].Dep })
-	sort.Strings(names)
+	for _, d := range deps {
+		for _, f := range d.From {
+			add(d.Dep, f)
+		}
+	}
+	pkgs, names := sortedRequirements(merged)
+	excl, _ := sortedRequirements(ex)
 	t, _ := r.TargetProfile() // validated when the recipe was loaded
 	spec := layers.BaseSpec{Target: t.Name, From: r.BaseFrom(), Mode: r.InstallMode(), Repos: r.Base.Repos, Packages: names}
 	key := spec.Key()
 	p.Target = t.Name
+	if internal == nil {
+		internal = []Internal{}
+	}
 	p.Base = PlanBase{
 		Key: key, Image: layers.BaseImageName(r.Name, key), From: spec.From, Install: spec.Mode,
-		Packages: pkgs, Excluded: ex, spec: spec,
+		Packages: pkgs, Excluded: excl, Internal: internal, Scriptlet: p.Base.Scriptlet, spec: spec,
 	}
-	if p.Base.Excluded == nil {
-		p.Base.Excluded = []recipes.Requirement{}
+	if p.Base.Scriptlet == nil {
+		p.Base.Scriptlet = []recipes.Requirement{}
 	}
-	return p
 }
 
-// CheckCache looks the planned base up in the local store.
+func sortedRequirements(m map[string]*recipes.Requirement) ([]recipes.Requirement, []string) {
+	reqs := make([]recipes.Requirement, 0, len(m))
+	names := make([]string, 0, len(m))
+	for _, r := range m {
+		reqs = append(reqs, *r)
+		names = append(names, r.Dep)
+	}
+	sort.Slice(reqs, func(i, j int) bool { return reqs[i].Dep < reqs[j].Dep })
+	sort.Strings(names)
+	return reqs, names
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckCache looks the planned base, and the final image when the base is
+// there, up in the local store.
 func (p *Plan) CheckCache(store storage.Store) error {
+	if p.Base.Incomplete != "" {
+		p.Base.Cache = &CacheState{Decision: "unknown", Reason: p.Base.Incomplete}
+		return nil
+	}
 	img, err := store.Image(p.Base.Image)
 	switch {
 	case err == nil:
 		p.Base.Cache = &CacheState{Decision: "hit", Where: "local", ImageID: img.ID}
 	case errors.Is(err, storage.ErrImageUnknown):
 		p.Base.Cache = &CacheState{Decision: "miss", Reason: "no base image with this key in the local store"}
+		p.Final.Cache = &CacheState{Decision: "miss", Reason: "the base will be built"}
+		return nil
 	default:
 		return fmt.Errorf("looking up the base image: %w", err)
+	}
+	spec, err := p.finalSpec(img.ID, nil)
+	if err != nil {
+		p.Final.Cache = &CacheState{Decision: "unknown", Reason: err.Error()}
+		return nil
+	}
+	p.Final.Key = spec.Key()
+	id, err := findFinal(store, p.recipe.Name, p.Final.Key)
+	if err != nil {
+		return err
+	}
+	if id != "" {
+		p.Final.Cache = &CacheState{Decision: "hit", Where: "local", ImageID: id}
+	} else {
+		p.Final.Cache = &CacheState{Decision: "miss", Reason: "no image with this key in the local store"}
 	}
 	return nil
 }
@@ -106,18 +207,44 @@ func (p *Plan) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "recipe:\t%s\n", p.Recipe)
 	fmt.Fprintf(tw, "target:\t%s\n", p.Target)
-	fmt.Fprintf(tw, "base:\t%s (install: %s)\n", p.Base.From, p.Base.Install)
-	fmt.Fprintf(tw, "base key:\t%s\n", p.Base.Key)
-	if c := p.Base.Cache; c != nil {
-		state := strings.ToUpper(c.Decision)
-		if c.Decision == "hit" {
-			state += fmt.Sprintf(" (%s, image %s)", c.Where, short(c.ImageID))
-		} else if c.Reason != "" {
-			state += " (" + c.Reason + ")"
-		}
-		fmt.Fprintf(tw, "base cache:\t%s\n", state)
+	if p.Profile != "" {
+		fmt.Fprintf(tw, "profile:\t%s (branch %s, tags %s)\n", p.Profile, p.Branch, strings.Join(p.Tags, ", "))
 	}
-	fmt.Fprintf(tw, "\npackages (%d)\tfrom\n", len(p.Base.Packages))
+	fmt.Fprintf(tw, "base:\t%s (install: %s)\n", p.Base.From, p.Base.Install)
+	if p.Base.Incomplete != "" {
+		fmt.Fprintf(tw, "base key:\tunknown: %s\n", p.Base.Incomplete)
+	} else {
+		fmt.Fprintf(tw, "base key:\t%s\n", p.Base.Key)
+	}
+	if c := p.Base.Cache; c != nil {
+		fmt.Fprintf(tw, "base cache:\t%s\n", c)
+	}
+	if len(p.Sources) > 0 {
+		if p.Final.Key != "" {
+			fmt.Fprintf(tw, "final key:\t%s\n", p.Final.Key)
+		}
+		if c := p.Final.Cache; c != nil {
+			fmt.Fprintf(tw, "final image:\t%s\n", c)
+		}
+		fmt.Fprintf(tw, "\nsources (%d)\tbranch\tcommit\tdate\tpath\tgit\n", len(p.Sources))
+		for _, s := range p.Sources {
+			commit, date := "?", "?"
+			if s.Commit != "" {
+				commit, date = s.Commit[:12], s.Date.UTC().Format("2006-01-02 15:04")
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Branch, commit, date, s.Path, s.Git)
+		}
+		for _, s := range p.Sources {
+			if s.Problem != "" {
+				fmt.Fprintf(tw, "  %s:\t%s\n", s.Name, s.Problem)
+			}
+		}
+	}
+	incomplete := ""
+	if p.Base.Incomplete != "" {
+		incomplete = ", without the sources' dependencies"
+	}
+	fmt.Fprintf(tw, "\npackages (%d%s)\tfrom\n", len(p.Base.Packages), incomplete)
 	for _, r := range p.Base.Packages {
 		fmt.Fprintf(tw, "  %s\t%s\n", r.Dep, strings.Join(r.From, ", "))
 	}
@@ -127,5 +254,28 @@ func (p *Plan) WriteText(w io.Writer) error {
 			fmt.Fprintf(tw, "  %s\t%s\n", r.Dep, strings.Join(r.From, ", "))
 		}
 	}
+	if len(p.Base.Internal) > 0 {
+		fmt.Fprintf(tw, "\ninternal, never installed as RPMs (%d)\twhy\n", len(p.Base.Internal))
+		for _, i := range p.Base.Internal {
+			fmt.Fprintf(tw, "  %s\t%s\n", i.Name, i.Reason)
+		}
+	}
+	if len(p.Base.Scriptlet) > 0 {
+		fmt.Fprintf(tw, "\nscriptlet requirements, not installed (%d)\tfrom\n", len(p.Base.Scriptlet))
+		for _, r := range p.Base.Scriptlet {
+			fmt.Fprintf(tw, "  %s\t%s\n", r.Dep, strings.Join(r.From, ", "))
+		}
+	}
 	return tw.Flush()
+}
+
+func (c *CacheState) String() string {
+	s := strings.ToUpper(c.Decision)
+	if c.Decision == "hit" {
+		return s + fmt.Sprintf(" (%s, image %s)", c.Where, short(c.ImageID))
+	}
+	if c.Reason != "" {
+		s += " (" + c.Reason + ")"
+	}
+	return s
 }

@@ -13,11 +13,12 @@ func buildCommand() *cli.Command {
 		Name:      "build",
 		Usage:     "build the image a recipe describes and print its ID",
 		ArgsUsage: "RECIPE",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the image: containers-storage:NAME[:TAG] (default: the local store, named after the recipe), oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE", EnvVars: []string{"STRATA_OUTPUT"}},
 			&cli.StringFlag{Name: "iidfile", Usage: "write the image ID to `FILE`"},
 			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime for run steps (default runc)", EnvVars: []string{"STRATA_RUNTIME"}},
-		},
+			&cli.StringFlag{Name: "network", Value: "none", Usage: "network of the sources' install commands: none or host", EnvVars: []string{"STRATA_NETWORK"}},
+		}, sourceFlags()...),
 		Action: func(c *cli.Context) error {
 			file, err := oneArg(c, "RECIPE")
 			if err != nil {
@@ -30,22 +31,26 @@ func buildCommand() *cli.Command {
 			if _, err := build.ParseDestination(c.String("output"), r.Name); err != nil {
 				return err
 			}
-			epoch, err := sourceDateEpoch()
+			popts, err := planOptions(c)
 			if err != nil {
 				return err
+			}
+			popts.Network = c.String("network")
+			if n := popts.Network; n != "none" && n != "host" {
+				return fmt.Errorf("%w: invalid --network %q: want none or host", build.ErrUsage, n)
 			}
 			if err := enterUserNamespace(); err != nil {
 				return err
 			}
 			res, err := build.Run(c.Context, build.Options{
-				Recipe:   r,
-				Output:   c.String("output"),
-				IIDFile:  c.String("iidfile"),
-				Store:    storeOptions(c),
-				Runtime:  c.String("runtime"),
-				Log:      logger(c),
-				Progress: c.App.ErrWriter,
-				Epoch:    epoch,
+				Recipe:      r,
+				Output:      c.String("output"),
+				IIDFile:     c.String("iidfile"),
+				Store:       storeOptions(c),
+				Runtime:     c.String("runtime"),
+				Log:         logger(c),
+				Progress:    c.App.ErrWriter,
+				PlanOptions: popts,
 			})
 			if err != nil {
 				return err

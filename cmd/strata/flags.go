@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/strata-build/strata/build"
+	"github.com/strata-build/strata/internal/gitsrc"
 	"github.com/strata-build/strata/internal/stores"
 	"github.com/urfave/cli/v2"
 	"go.podman.io/storage/pkg/unshare"
@@ -68,4 +69,53 @@ func sourceDateEpoch() (*time.Time, error) {
 	}
 	t := time.Unix(n, 0).UTC()
 	return &t, nil
+}
+
+// sourceFlags are the flags of commands that resolve a recipe's sources.
+func sourceFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Usage: "the recipe profile to build (default: the recipe's first)", EnvVars: []string{"STRATA_PROFILE"}},
+		&cli.StringFlag{Name: "branch", Usage: "take every source from `BRANCH`, whatever the profile says", EnvVars: []string{"STRATA_BRANCH"}},
+		&cli.BoolFlag{Name: "offline", Usage: "no network access: local sources are read, remote ones come from the clone cache", EnvVars: []string{"STRATA_OFFLINE"}},
+		&cli.StringFlag{Name: "git-cache-dir", Usage: "the clone cache (default $XDG_CACHE_HOME/strata/git)", EnvVars: []string{"STRATA_GIT_CACHE_DIR"}},
+		&cli.StringFlag{Name: "git-ssh-key", Usage: "private key `FILE` for ssh sources (default: ssh-agent)", EnvVars: []string{"STRATA_GIT_SSH_KEY"}},
+	}
+}
+
+// planOptions reads the source flags. The https token comes from
+// STRATA_GIT_TOKEN or GITHUB_TOKEN only, never from a flag, so that it
+// stays out of process listings and shell history.
+func planOptions(c *cli.Context) (build.PlanOptions, error) {
+	epoch, err := sourceDateEpoch()
+	if err != nil {
+		return build.PlanOptions{}, err
+	}
+	cache := c.String("git-cache-dir")
+	if cache == "" {
+		base := os.Getenv("XDG_CACHE_HOME")
+		if base == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return build.PlanOptions{}, fmt.Errorf("finding the clone cache (set --git-cache-dir): %w", err)
+			}
+			base = filepath.Join(home, ".cache")
+		}
+		cache = filepath.Join(base, "strata", "git")
+	}
+	token := os.Getenv("STRATA_GIT_TOKEN")
+	if token == "" {
+		token = os.Getenv("GITHUB_TOKEN")
+	}
+	return build.PlanOptions{
+		Profile: c.String("profile"),
+		Branch:  c.String("branch"),
+		Offline: c.Bool("offline"),
+		Epoch:   epoch,
+		Git: gitsrc.Options{
+			CacheDir:   cache,
+			Token:      token,
+			SSHKeyFile: c.String("git-ssh-key"),
+			Log:        logger(c),
+		},
+	}, nil
 }

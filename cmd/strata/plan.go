@@ -13,12 +13,12 @@ import (
 func planCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "plan",
-		Usage:     "show what a build would do, without doing it: the base package set with provenance, the base key and whether a base with that key is cached",
+		Usage:     "show what a build would do, without doing it: the sources at their commits, the base package set with provenance, the keys and what is cached",
 		ArgsUsage: "RECIPE",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "output format: text or json", EnvVars: []string{"STRATA_FORMAT"}},
-			&cli.BoolFlag{Name: "no-cache-check", Usage: "do not open the store to look for a cached base"},
-		},
+			&cli.BoolFlag{Name: "no-cache-check", Usage: "do not open the store to look for cached images"},
+		}, sourceFlags()...),
 		Action: func(c *cli.Context) error {
 			file, err := oneArg(c, "RECIPE")
 			if err != nil {
@@ -32,11 +32,22 @@ func planCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			plan := build.PlanRecipe(r)
+			popts, err := planOptions(c)
+			if err != nil {
+				return err
+			}
+			popts.Partial = popts.Offline
 			if !c.Bool("no-cache-check") {
+				// Before any work: the re-exec starts the process again.
 				if err := enterUserNamespace(); err != nil {
 					return err
 				}
+			}
+			plan, err := build.Prepare(c.Context, r, popts)
+			if err != nil {
+				return err
+			}
+			if !c.Bool("no-cache-check") {
 				store, err := stores.Open(storeOptions(c), logger(c))
 				if err != nil {
 					return err

@@ -43,6 +43,12 @@ func testPackages() []fixtures.Package {
 			Files: map[string]string{"/usr/lib/demo-lib/lib.txt": "lib\n"},
 		},
 		fixtures.Package{
+			// A Python dependency as Fedora names it.
+			Name: "python3-requests", Version: "2.31.0", Requires: []string{"busybox"},
+			Provides: []string{"python3dist(requests) = 2.31.0"},
+			Files:    map[string]string{"/usr/lib/python3/requests/__init__.py": "# requests\n"},
+		},
+		fixtures.Package{
 			// A scriptlet that takes long: the SIGTERM test stops strata in it.
 			Name: "fixture-slow", Requires: []string{"busybox"},
 			Files: map[string]string{"/usr/share/fixture-slow/x": "x\n"},

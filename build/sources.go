@@ -1,0 +1,276 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/strata-build/strata/internal/gitsrc"
+	"github.com/strata-build/strata/layers"
+	"github.com/strata-build/strata/recipes"
+	"github.com/strata-build/strata/recipes/pyreq"
+	is "go.podman.io/image/v5/storage"
+	"go.podman.io/storage"
+)
+
+// PlanOptions choose what a build takes from a recipe's sources.
+type PlanOptions struct {
+	Profile string     // --profile; "" for the recipe's first
+	Branch  string     // --branch: overrides the profile's branch
+	Offline bool       // --offline: no network access at all
+	Network string     // --network of install steps: "none" (default) or "host"
+	Epoch   *time.Time // SOURCE_DATE_EPOCH
+	// Git configures clones: the cache directory and credentials.
+	Git gitsrc.Options
+	// Partial lets an offline plan go on when a source is neither local
+	// nor in the clone cache: the base set is then marked incomplete.
+	Partial bool
+}
+
+// Prepare plans a build: it picks the profile, resolves every source's
+// branch to a commit, fetches the sources into the clone cache, reads their
+// dependency files and computes the base set and key. It does not touch
+// the store.
+func Prepare(ctx context.Context, r *recipes.Recipe, opts PlanOptions) (*Plan, error) {
+	name, prof, err := r.Profile(opts.Profile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --profile: %v", ErrUsage, err)
+	}
+	branch := prof.Branch
+	if opts.Branch != "" {
+		if err := recipes.CheckBranch(opts.Branch); err != nil {
+			return nil, fmt.Errorf("%w: --branch: %v", ErrUsage, err)
+		}
+		branch = opts.Branch
+	}
+	switch opts.Network {
+	case "", "none", "host":
+	default:
+		return nil, fmt.Errorf("%w: invalid --network %q: want none or host", ErrUsage, opts.Network)
+	}
+	p := &Plan{recipe: r, Recipe: r.File, Profile: name, Branch: branch, Tags: prof.Tags, Sources: []PlanSource{}}
+	gopts := opts.Git
+	gopts.Offline = opts.Offline
+	client := gitsrc.New(gopts)
+	var missing []string
+	for _, s := range r.Sources {
+		ps := PlanSource{Name: s.Name, Git: gitsrc.Redact(s.Git), Branch: branch, Path: s.Dest(),
+			Deps: nonNil(s.Deps), Install: nonNil(s.Install)}
+		if err := resolveSource(ctx, client, s, &ps); err != nil {
+			if opts.Partial && errors.Is(err, gitsrc.ErrOffline) {
+				ps.Problem = err.Error()
+				missing = append(missing, s.Name)
+				p.Sources = append(p.Sources, ps)
+				continue
+			}
+			return nil, fmt.Errorf("source %q: %w", s.Name, err)
+		}
+		p.Sources = append(p.Sources, ps)
+	}
+	deps, internal, scriptlet, err := p.readSourceDeps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.Base.Scriptlet = scriptlet
+	p.planBase(deps, internal)
+	if len(missing) > 0 {
+		p.Base.Incomplete = fmt.Sprintf("the dependencies of %s are not known offline", strings.Join(missing, ", "))
+		p.Base.Key = ""
+	}
+	switch {
+	case opts.Epoch != nil:
+		p.Epoch = opts.Epoch.UTC()
+	default:
+		for _, s := range p.Sources {
+			if s.Date.After(p.Epoch) {
+				p.Epoch = s.Date.UTC()
+			}
+		}
+	}
+	p.network = opts.Network
+	if p.network == "" {
+		p.network = "none"
+	}
+	return p, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func resolveSource(ctx context.Context, client *gitsrc.Client, s recipes.Source, ps *PlanSource) error {
+	c, err := client.Resolve(ctx, s.Git, ps.Branch)
+	if err != nil {
+		return err
+	}
+	dir, commit, err := client.Checkout(ctx, s.Git, ps.Branch, c.Hash)
+	if err != nil {
+		return err
+	}
+	ps.Commit, ps.Date, ps.dir = commit.Hash, commit.Time.UTC(), dir
+	return nil
+}
+
+// readSourceDeps reads the dependency files of all resolved sources at
+// once, so that what one source provides is internal for all, and leaves
+// out the sources' own names. Provenance reads SOURCE:FILE:LINE.
+func (p *Plan) readSourceDeps(ctx context.Context) (deps []recipes.Requirement, internal []Internal, scriptlet []recipes.Requirement, err error) {
+	t, _ := p.recipe.TargetProfile()
+	var files []string
+	rename := map[string]string{} // checkout dir + "/" -> "SOURCE:"
+	seen := map[string]bool{}
+	addInternal := func(name, reason string) {
+		if !seen[name] {
+			seen[name] = true
+			internal = append(internal, Internal{Name: name, Reason: reason})
+		}
+	}
+	for _, s := range p.Sources {
+		addInternal(s.Name, "the name of source "+s.Name)
+		addInternal("python3dist("+pyreq.Normalize(s.Name)+")", "the Python project of source "+s.Name)
+		if s.dir == "" || len(s.Deps) == 0 {
+			continue
+		}
+		var own []string
+		for _, f := range s.Deps {
+			path := filepath.Join(s.dir, filepath.FromSlash(f))
+			if _, err := os.Stat(path); err != nil {
+				return nil, nil, nil, fmt.Errorf("source %q: deps file %q is not in %s at %s", s.Name, f, s.Git, s.Commit[:12])
+			}
+			own = append(own, path)
+		}
+		rename[s.dir+string(filepath.Separator)] = s.Name + ":"
+		d, err := recipes.ReadDepsContext(ctx, own, recipes.DepsOptions{Target: t})
+		if err != nil {
+			return nil, nil, nil, renamedError{err, rename}
+		}
+		for _, n := range d.Internal {
+			addInternal(n, fmt.Sprintf("provided by source %s (%s)", s.Name, strings.Join(s.Deps, ", ")))
+		}
+		files = append(files, own...)
+	}
+	if len(files) == 0 {
+		return nil, internal, nil, nil
+	}
+	d, err := recipes.ReadDepsContext(ctx, files, recipes.DepsOptions{Target: t})
+	if err != nil {
+		return nil, nil, nil, renamedError{err, rename}
+	}
+	fix := func(list []recipes.Requirement) []recipes.Requirement {
+		out := make([]recipes.Requirement, 0, len(list))
+		for _, r := range list {
+			if name := recipes.DepName(r.Dep); seen[name] || seen[stripExtra(name)] {
+				continue // a source's own name
+			}
+			from := make([]string, len(r.From))
+			for i, f := range r.From {
+				from[i] = renamePaths(f, rename)
+			}
+			out = append(out, recipes.Requirement{Dep: r.Dep, From: from})
+		}
+		return out
+	}
+	return fix(d.BaseSet()), internal, fix(d.Scriptlet), nil
+}
+
+// stripExtra turns python3dist(name[extra]) into python3dist(name).
+func stripExtra(name string) string {
+	if i := strings.Index(name, "["); i > 0 && strings.HasPrefix(name, "python3dist(") {
+		return name[:i] + ")"
+	}
+	return name
+}
+
+func renamePaths(s string, rename map[string]string) string {
+	for dir, to := range rename {
+		s = strings.ReplaceAll(s, dir, to)
+	}
+	return s
+}
+
+// renamedError shows checkout paths as SOURCE:FILE.
+type renamedError struct {
+	err    error
+	rename map[string]string
+}
+
+func (e renamedError) Error() string { return renamePaths(e.err.Error(), e.rename) }
+func (e renamedError) Unwrap() error { return e.err }
+
+// finalSpec returns the final image's spec over the base image baseID.
+func (p *Plan) finalSpec(baseID string, epoch *time.Time) (*layers.FinalSpec, error) {
+	spec := &layers.FinalSpec{
+		Name: p.recipe.Name, BaseID: baseID, BaseKey: p.Base.Key, Image: p.recipe.Image,
+		Network: p.network, Epoch: p.Epoch, Container: "strata-" + p.recipe.Name,
+	}
+	if epoch != nil && spec.Epoch.IsZero() {
+		spec.Epoch = epoch.UTC()
+	}
+	for _, s := range p.Sources {
+		if s.Commit == "" {
+			return nil, fmt.Errorf("source %q is not resolved: %s", s.Name, s.Problem)
+		}
+		spec.Sources = append(spec.Sources, layers.Source{
+			Name: s.Name, Git: s.Git, Branch: s.Branch, Commit: s.Commit, Time: s.Date,
+			Path: s.Path, Install: s.Install, Dir: s.dir,
+		})
+	}
+	return spec, nil
+}
+
+// imageLabels reads the labels of an image in the store.
+func imageLabels(ctx context.Context, store storage.Store, id string) (map[string]string, error) {
+	ref, err := is.Transport.NewStoreReference(store, nil, id)
+	if err != nil {
+		return nil, err
+	}
+	img, err := ref.NewImage(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	cfg, err := img.OCIConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Config.Labels, nil
+}
+
+// findFinal returns the ID of the image in the store whose final key is
+// key, or "". Images named after the recipe are looked at first.
+func findFinal(store storage.Store, recipeName, key string) (string, error) {
+	images, err := store.Images()
+	if err != nil {
+		return "", fmt.Errorf("listing images: %w", err)
+	}
+	prefix := "localhost/" + recipeName + ":"
+	var first, rest []storage.Image
+	for _, img := range images {
+		named := false
+		for _, n := range img.Names {
+			named = named || strings.HasPrefix(n, prefix)
+		}
+		if named {
+			first = append(first, img)
+		} else if len(img.Names) > 0 {
+			rest = append(rest, img)
+		}
+	}
+	for _, img := range append(first, rest...) {
+		labels, err := imageLabels(context.Background(), store, img.ID)
+		if err != nil {
+			continue // not readable as an image we made
+		}
+		if labels[layers.LabelFinalKey] == key {
+			return img.ID, nil
+		}
+	}
+	return "", nil
+}
