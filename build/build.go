@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/internal/stores"
 	"github.com/strata-build/strata/layers"
@@ -29,6 +30,12 @@ type Options struct {
 	Log      *logrus.Logger
 	Progress io.Writer // where dnf and run steps print (stderr)
 	PlanOptions
+	// Push sends the image to the recipe's push.repository with the
+	// profile's tags, Tags and the immutable tag.
+	Push       bool
+	Tags       []string // --tag
+	Registry   RegistryOptions
+	DigestFile string // --digestfile
 }
 
 // Result says what a build made.
@@ -41,6 +48,8 @@ type Result struct {
 	BaseCached  bool     `json:"base_cached"`
 	FinalKey    string   `json:"final_key"`
 	FinalCached bool     `json:"final_cached"`
+	// Pushed lists REPOSITORY@DIGEST for each tag pushed.
+	Pushed []string `json:"pushed,omitempty"`
 }
 
 // Run builds the recipe's image and commits it to its destination. Nothing
@@ -56,9 +65,24 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		log = logrus.New()
 		log.SetOutput(io.Discard)
 	}
+	opts.Log = log
 	progress := opts.Progress
 	if progress == nil {
 		progress = io.Discard
+	}
+	if opts.Push && dest.Transport != "containers-storage" {
+		return nil, fmt.Errorf("%w: --push and --output %s cannot be used together: push sends the image from the local store", ErrUsage, opts.Output)
+	}
+	if opts.Push && r.Push.Repository == "" {
+		return nil, fmt.Errorf("%w: --push needs push.repository in the recipe %s", ErrUsage, r.File)
+	}
+	for _, t := range opts.Tags {
+		if err := recipes.CheckTag(t); err != nil {
+			return nil, fmt.Errorf("%w: --tag: %v", ErrUsage, err)
+		}
+	}
+	if _, err := opts.Registry.SystemContext(); err != nil {
+		return nil, err
 	}
 	var runtime string
 	if r.InstallMode() == recipes.InstallContainer || hasInstall(r) {
@@ -150,7 +174,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			}
 			res.ImageID, res.FinalCached, res.Names = id, true, names
 			done("hit", "reusing image %s (final key %s): nothing changed", short(id), res.FinalKey[:16])
-			return res, writeIID(opts.IIDFile, id)
+			if err := writeIID(opts.IIDFile, id); err != nil {
+				return nil, err
+			}
+			return res, pushImage(ctx, store, plan, opts, res)
 		}
 	}
 	id, err := commitFinal(ctx, env, spec, dest)
@@ -164,7 +191,67 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res.ImageID, res.Names = id, names
 	done("committed", "committed %s to %s", short(id), dest)
-	return res, writeIID(opts.IIDFile, id)
+	if err := writeIID(opts.IIDFile, id); err != nil {
+		return nil, err
+	}
+	return res, pushImage(ctx, store, plan, opts, res)
+}
+
+// pushImage pushes the built image to push.repository with every tag: the
+// profile's, --tag, and the immutable tag, which is never moved once it
+// exists.
+func pushImage(ctx context.Context, store *stores.Store, plan *Plan, opts Options, res *Result) error {
+	if !opts.Push {
+		return nil
+	}
+	done := phase(opts.Log, "push")
+	repo := plan.recipe.Push.Repository
+	p, err := newPusher(store, opts.Registry, opts.Progress)
+	if err != nil {
+		return err
+	}
+	tags := append(append([]string(nil), plan.Tags...), opts.Tags...)
+	if tmpl := plan.recipe.Push.ImmutableTag; tmpl != "" {
+		v := recipes.TagValues{Profile: plan.Profile, Branch: plan.Branch, Date: plan.Epoch.UTC().Format("20060102")}
+		if len(plan.Sources) > 0 {
+			v.Commit = plan.Sources[0].Commit
+		}
+		tag, err := recipes.ExpandTag(tmpl, v)
+		if err != nil {
+			return fmt.Errorf("push.immutable_tag: %w", err)
+		}
+		existing, err := p.remoteConfigDigest(ctx, "docker://"+repo+":"+tag)
+		if err != nil {
+			return fmt.Errorf("checking the immutable tag %s:%s: %w", repo, tag, err)
+		}
+		switch existing {
+		case "":
+			tags = append(tags, tag)
+		case "sha256:" + res.ImageID:
+			opts.Log.Infof("push: the immutable tag %s:%s already names this image", repo, tag)
+		default:
+			return fmt.Errorf("the immutable tag %s:%s already names another image (config %s): nothing pushed; commit something new or change push.immutable_tag", repo, tag, existing)
+		}
+	}
+	seen := map[string]bool{}
+	var first digest.Digest
+	for _, tag := range tags {
+		if seen[tag] {
+			continue
+		}
+		seen[tag] = true
+		d, err := p.push(ctx, res.ImageID, "docker://"+repo+":"+tag)
+		if err != nil {
+			return err
+		}
+		if first == "" {
+			first = d
+		}
+		res.Pushed = append(res.Pushed, Canonical("docker://"+repo, d))
+		opts.Log.Infof("push: %s:%s is %s", repo, tag, d)
+	}
+	done("pushed", "pushed %s to %s (%s)", short(res.ImageID), repo, strings.Join(tags, ", "))
+	return writeDigest(opts.DigestFile, first)
 }
 
 func writeIID(file, id string) error {

@@ -92,7 +92,7 @@ func TestLoadErrors(t *testing.T) {
 		{"tab indentation", "name: a\nbase:\n\tpackages: [a]\n", "r.yaml:3: syntax error: found character that cannot start any token"},
 		{"two documents", "name: a\n" + ok + "---\nname: b\n", "r.yaml:5:1: a recipe file holds one YAML document, found another"},
 		{"not a mapping", "- a\n", "r.yaml:1:1: want a mapping, got a list"},
-		{"unknown top-level key", "name: a\nimagee: {}\n" + ok, "r.yaml:2:1: imagee: unknown field \"imagee\"; known fields: name, target, base, image, sources, profiles"},
+		{"unknown top-level key", "name: a\nimagee: {}\n" + ok, "r.yaml:2:1: imagee: unknown field \"imagee\"; known fields: name, target, base, image, sources, profiles, push"},
 		{"unknown nested key", "name: a\nbase:\n  packages: [a]\n  pacakges: [b]\n", "r.yaml:4:3: base.pacakges: unknown field \"pacakges\"; known fields: from, install, repos, packages, exclude"},
 		{"unknown repo key", "name: a\nbase:\n  repos: [{id: l, url: file:///r}]\n  packages: [a]\n", "r.yaml:3:19: base.repos[0].url: unknown field \"url\"; known fields: id, baseurl, metalink, mirrorlist, gpgcheck, gpgkey"},
 		{"duplicate key", "name: a\nname: b\n" + ok, "r.yaml:2:1: name: key \"name\" is already set at line 1"},
@@ -176,6 +176,25 @@ profiles:
 	r.Profiles = nil
 	if name, p, err := r.Profile(""); err != nil || name != "" || p.Branch != "main" || !cmp.Equal(p.Tags, []string{"latest"}) {
 		t.Errorf("implicit profile %q %+v %v", name, p, err)
+	}
+}
+
+func TestExpandTag(t *testing.T) {
+	v := TagValues{Profile: "prod", Branch: "release/1.2", Commit: "0123456789abcdef0123456789abcdef01234567", Date: "20261128"}
+	for tmpl, want := range map[string]string{
+		"{branch}-{commit7}": "release-1.2-0123456",
+		"{profile}-{date}":   "prod-20261128",
+		"build-{commit}":     "build-0123456789abcdef0123456789abcdef01234567",
+		"{branch}":           "release-1.2",
+		"v1":                 "v1",
+	} {
+		got, err := ExpandTag(tmpl, v)
+		if err != nil || got != want {
+			t.Errorf("ExpandTag(%q) = %q, %v; want %q", tmpl, got, err, want)
+		}
+	}
+	if _, err := ExpandTag("{nope}", v); err == nil {
+		t.Error("an unknown placeholder was accepted")
 	}
 }
 

@@ -3,6 +3,7 @@ package recipes
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -39,6 +40,8 @@ type Recipe struct {
 	// Optional: named profiles (such as stg and prod), each a branch and
 	// the tags the image gets; the first in the file is the default.
 	Profiles map[string]Profile `yaml:"profiles,omitempty" json:"profiles,omitempty"`
+	// Optional: where `strata build --push` sends the image.
+	Push Push `yaml:"push,omitempty" json:"push,omitempty"`
 
 	// File is the path the recipe was loaded from ("" when built in code).
 	File string `yaml:"-" json:"-"`
@@ -112,6 +115,65 @@ type Profile struct {
 	Branch string `yaml:"branch" json:"branch"`
 	// Optional: the image's tags (default: the profile's name).
 	Tags []string `yaml:"tags,omitempty" json:"tags,omitempty"`
+}
+
+// Push says where images and shared bases go.
+type Push struct {
+	// Optional: the image repository, registry/name without a tag
+	// (quay.io/packit/packit-service).
+	Repository string `yaml:"repository,omitempty" json:"repository,omitempty"`
+	// Optional: the repository of shared base images (default Repository).
+	Cache string `yaml:"cache,omitempty" json:"cache,omitempty"`
+	// Optional: a tag template pushed besides the profile's tags and never
+	// moved once pushed: {profile}, {branch}, {commit}, {commit7}, {date}
+	// (e.g. "{branch}-{commit7}").
+	ImmutableTag string `yaml:"immutable_tag,omitempty" json:"immutable_tag,omitempty"`
+}
+
+// TagValues are the values of an immutable tag template's placeholders.
+type TagValues struct {
+	Profile, Branch, Commit, Date string
+}
+
+var (
+	placeholderRE = regexp.MustCompile(`\{[^{}]*\}`)
+	tagUnsafeRE   = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+)
+
+// ExpandTag fills a tag template. Characters a tag cannot hold (such as
+// the "/" of release/1.2) become "-".
+func ExpandTag(template string, v TagValues) (string, error) {
+	var bad []string
+	out := placeholderRE.ReplaceAllStringFunc(template, func(p string) string {
+		switch p {
+		case "{profile}":
+			return v.Profile
+		case "{branch}":
+			return v.Branch
+		case "{commit}":
+			return v.Commit
+		case "{commit7}":
+			if len(v.Commit) >= 7 {
+				return v.Commit[:7]
+			}
+			return v.Commit
+		case "{date}":
+			return v.Date
+		}
+		bad = append(bad, p)
+		return ""
+	})
+	if len(bad) > 0 {
+		return "", fmt.Errorf("unknown placeholder %s in %q: want {profile}, {branch}, {commit}, {commit7} or {date}", bad[0], template)
+	}
+	out = strings.TrimLeft(tagUnsafeRE.ReplaceAllString(out, "-"), ".-")
+	if len(out) > 128 {
+		out = out[:128]
+	}
+	if !tagRE.MatchString(out) {
+		return "", fmt.Errorf("tag template %q gives the invalid tag %q", template, out)
+	}
+	return out, nil
 }
 
 // DefaultBranch is the branch of recipes without profiles.

@@ -72,6 +72,44 @@ func (v *validator) check() {
 	v.checkImage()
 	v.checkSources()
 	v.checkProfiles()
+	v.checkPush()
+}
+
+func (v *validator) checkPush() {
+	p := v.r.Push
+	for field, repo := range map[string]string{"push.repository": p.Repository, "push.cache": p.Cache} {
+		if repo == "" {
+			continue
+		}
+		if err := CheckRepository(repo); err != nil {
+			v.fail(field, "%v", err)
+		}
+	}
+	if p.ImmutableTag != "" {
+		sample := TagValues{Profile: "stg", Branch: "main", Commit: strings.Repeat("0", 40), Date: "20060102"}
+		if _, err := ExpandTag(p.ImmutableTag, sample); err != nil {
+			v.fail("push.immutable_tag", "%v", err)
+		}
+	}
+}
+
+// CheckRepository checks an image repository: registry/name, without a
+// tag or digest, with the registry named (no short names).
+func CheckRepository(repo string) error {
+	named, err := reference.ParseNormalizedNamed(repo)
+	if err != nil {
+		return fmt.Errorf("invalid repository %q: %v", repo, err)
+	}
+	if _, ok := named.(reference.Tagged); ok {
+		return fmt.Errorf("invalid repository %q: no tag here (tags come from the profiles)", repo)
+	}
+	if _, ok := named.(reference.Digested); ok {
+		return fmt.Errorf("invalid repository %q: no digest here", repo)
+	}
+	if first, _, ok := strings.Cut(repo, "/"); !ok || !strings.ContainsAny(first, ".:") && first != "localhost" {
+		return fmt.Errorf("invalid repository %q: name the registry, e.g. quay.io/%s", repo, repo)
+	}
+	return nil
 }
 
 func (v *validator) checkSources() {
@@ -131,6 +169,14 @@ func (v *validator) checkProfiles() {
 			}
 		}
 	}
+}
+
+// CheckTag checks an image tag.
+func CheckTag(tag string) error {
+	if !tagRE.MatchString(tag) {
+		return fmt.Errorf("invalid tag %q: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'", tag)
+	}
+	return nil
 }
 
 // CheckGitRemote checks a source's repository: an https://, http://,

@@ -31,7 +31,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			buildCommand(),
 			depsCommand(),
+			loginCommand(),
+			logoutCommand(),
 			planCommand(),
+			pushCommand(),
 			validateCommand(),
 			versionCommand(),
 		},

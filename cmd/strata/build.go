@@ -18,7 +18,10 @@ func buildCommand() *cli.Command {
 			&cli.StringFlag{Name: "iidfile", Usage: "write the image ID to `FILE`"},
 			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime for run steps (default runc)", EnvVars: []string{"STRATA_RUNTIME"}},
 			&cli.StringFlag{Name: "network", Value: "none", Usage: "network of the sources' install commands: none or host", EnvVars: []string{"STRATA_NETWORK"}},
-		}, sourceFlags()...),
+			&cli.BoolFlag{Name: "push", Usage: "push the image to the recipe's push.repository with the profile's tags, --tag and push.immutable_tag; stdout then lists REPOSITORY@DIGEST per tag", EnvVars: []string{"STRATA_PUSH"}},
+			&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "push with this `TAG` too (repeatable)"},
+			&cli.StringFlag{Name: "digestfile", Usage: "with --push, write the pushed manifest's digest to `FILE`"},
+		}, append(sourceFlags(), registryFlags()...)...),
 		Action: func(c *cli.Context) error {
 			file, err := oneArg(c, "RECIPE")
 			if err != nil {
@@ -39,6 +42,13 @@ func buildCommand() *cli.Command {
 			if n := popts.Network; n != "none" && n != "host" {
 				return fmt.Errorf("%w: invalid --network %q: want none or host", build.ErrUsage, n)
 			}
+			reg, err := registryOptions(c)
+			if err != nil {
+				return err
+			}
+			if !c.Bool("push") && (len(c.StringSlice("tag")) > 0 || c.String("digestfile") != "") {
+				return fmt.Errorf("%w: --tag and --digestfile need --push", build.ErrUsage)
+			}
 			if err := enterUserNamespace(); err != nil {
 				return err
 			}
@@ -51,9 +61,19 @@ func buildCommand() *cli.Command {
 				Log:         logger(c),
 				Progress:    c.App.ErrWriter,
 				PlanOptions: popts,
+				Push:        c.Bool("push"),
+				Tags:        c.StringSlice("tag"),
+				Registry:    reg,
+				DigestFile:  c.String("digestfile"),
 			})
 			if err != nil {
 				return err
+			}
+			if c.Bool("push") {
+				for _, p := range res.Pushed {
+					fmt.Fprintln(c.App.Writer, p)
+				}
+				return nil
 			}
 			fmt.Fprintln(c.App.Writer, res.ImageID)
 			return nil

@@ -119,3 +119,43 @@ func planOptions(c *cli.Context) (build.PlanOptions, error) {
 		},
 	}, nil
 }
+
+// registryFlags are the flags of commands that talk to registries, named
+// as podman's, buildah's and skopeo's.
+func registryFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "authfile", Usage: "credentials `FILE` (default: auth.json of podman, then ~/.docker/config.json)", EnvVars: []string{"REGISTRY_AUTH_FILE"}},
+		&cli.StringFlag{Name: "creds", Usage: "`USER[:PASSWORD]` for the registry, instead of the authfile", EnvVars: []string{"STRATA_CREDS"}},
+		&cli.StringFlag{Name: "cert-dir", Usage: "`DIR` with the registry's CA certificate (*.crt) and client certificates", EnvVars: []string{"STRATA_CERT_DIR"}},
+		&cli.BoolFlag{Name: "tls-verify", Value: true, Usage: "require HTTPS and verify certificates (false also allows plain HTTP)", EnvVars: []string{"STRATA_TLS_VERIFY"}},
+		&cli.UintFlag{Name: "retry", Value: 3, Usage: "how many times a failed transfer is tried again", EnvVars: []string{"STRATA_RETRY"}},
+		&cli.DurationFlag{Name: "retry-delay", Usage: "pause between tries (default: 1s, doubling)", EnvVars: []string{"STRATA_RETRY_DELAY"}},
+		&cli.StringFlag{Name: "compression-format", Value: "gzip", Usage: "layer compression: gzip or zstd", EnvVars: []string{"STRATA_COMPRESSION_FORMAT"}},
+	}
+}
+
+func registryOptions(c *cli.Context) (build.RegistryOptions, error) {
+	o := build.RegistryOptions{
+		AuthFile:    c.String("authfile"),
+		Creds:       c.String("creds"),
+		CertDir:     c.String("cert-dir"),
+		TLSVerify:   c.Bool("tls-verify"),
+		Retry:       c.Uint("retry"),
+		RetryDelay:  c.Duration("retry-delay"),
+		Compression: c.String("compression-format"),
+	}
+	if _, err := o.SystemContext(); err != nil {
+		return o, err
+	}
+	switch o.Compression {
+	case "gzip", "zstd":
+	default:
+		return o, fmt.Errorf("%w: invalid --compression-format %q: want gzip or zstd", build.ErrUsage, o.Compression)
+	}
+	if o.AuthFile != "" {
+		if _, err := os.Stat(o.AuthFile); err != nil && !os.IsNotExist(err) {
+			return o, fmt.Errorf("%w: --authfile: %v", build.ErrUsage, err)
+		}
+	}
+	return o, nil
+}

@@ -43,6 +43,10 @@ func testPackages() []fixtures.Package {
 			Files: map[string]string{"/usr/lib/demo-lib/lib.txt": "lib\n"},
 		},
 		fixtures.Package{
+			// A big, incompressible layer for interrupted pushes.
+			Name: "fixture-big", Payload: 8 << 20,
+		},
+		fixtures.Package{
 			// A Python dependency as Fedora names it.
 			Name: "python3-requests", Version: "2.31.0", Requires: []string{"busybox"},
 			Provides: []string{"python3dist(requests) = 2.31.0"},

@@ -1,0 +1,227 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
+	"github.com/strata-build/strata/internal/stores"
+	"go.podman.io/common/libimage"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/transports/alltransports"
+	"go.podman.io/image/v5/types"
+	"go.podman.io/storage"
+)
+
+// PushOptions configure `strata push`.
+type PushOptions struct {
+	Store      stores.Options
+	Log        *logrus.Logger
+	Progress   io.Writer
+	Registry   RegistryOptions
+	DigestFile string // --digestfile
+}
+
+// ParsePushDestination checks a push destination: docker://REF, oci:DIR,
+// oci-archive:FILE, docker-archive:FILE, or a registry reference.
+func ParsePushDestination(dest string) (string, error) {
+	if dest == "" {
+		return "", fmt.Errorf("%w: missing destination", ErrUsage)
+	}
+	for _, t := range []string{"docker://", "oci:", "oci-archive:", "docker-archive:"} {
+		if strings.HasPrefix(dest, t) {
+			if _, err := alltransports.ParseImageName(dest); err != nil {
+				return "", fmt.Errorf("%w: invalid destination %q: %v", ErrUsage, dest, err)
+			}
+			return dest, nil
+		}
+	}
+	named, err := reference.ParseNormalizedNamed(dest)
+	if err != nil {
+		return "", fmt.Errorf("%w: invalid destination %q: %v (want docker://REF, oci:DIR, oci-archive:FILE or docker-archive:FILE)", ErrUsage, dest, err)
+	}
+	return "docker://" + reference.TagNameOnly(named).String(), nil
+}
+
+// Push copies an image of the local store (a name or an ID) to dest and
+// returns the digest of the manifest written.
+func Push(ctx context.Context, image, dest string, opts PushOptions) (digest.Digest, error) {
+	dest, err := ParsePushDestination(dest)
+	if err != nil {
+		return "", err
+	}
+	log := opts.Log
+	if log == nil {
+		log = logrus.New()
+		log.SetOutput(io.Discard)
+	}
+	store, err := stores.Open(opts.Store, log)
+	if err != nil {
+		return "", err
+	}
+	defer store.Close()
+	p, err := newPusher(store, opts.Registry, opts.Progress)
+	if err != nil {
+		return "", err
+	}
+	id, err := lookupImage(store, image)
+	if err != nil {
+		return "", err
+	}
+	d, err := p.push(ctx, id, dest)
+	if err != nil {
+		return "", err
+	}
+	log.Infof("pushed %s to %s", short(id), dest)
+	return d, writeDigest(opts.DigestFile, d)
+}
+
+// lookupImage finds an image of the store by ID, full name, or short name
+// (web, web:stg: localhost/web:latest, localhost/web:stg).
+func lookupImage(store storage.Store, image string) (string, error) {
+	if img, err := store.Image(image); err == nil {
+		return img.ID, nil
+	}
+	if named, err := reference.ParseNormalizedNamed(localName(image)); err == nil {
+		if img, err := store.Image(reference.TagNameOnly(named).String()); err == nil {
+			return img.ID, nil
+		}
+	}
+	return "", fmt.Errorf("%w: image %q is not in the local store", ErrUsage, image)
+}
+
+func writeDigest(file string, d digest.Digest) error {
+	if file == "" {
+		return nil
+	}
+	if err := os.WriteFile(file, []byte(d.String()), 0o644); err != nil {
+		return fmt.Errorf("writing --digestfile: %w", err)
+	}
+	return nil
+}
+
+// pusher copies images out of one store.
+type pusher struct {
+	sys     *types.SystemContext
+	runtime *libimage.Runtime
+	opts    libimage.CopyOptions
+	reg     RegistryOptions
+}
+
+func newPusher(store *stores.Store, reg RegistryOptions, progress io.Writer) (*pusher, error) {
+	if reg.BlobInfoCache == "" {
+		reg.BlobInfoCache = blobInfoCache(store.GraphRoot())
+		if err := os.MkdirAll(reg.BlobInfoCache, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	sys, err := reg.SystemContext()
+	if err != nil {
+		return nil, err
+	}
+	policy, err := store.PolicyPath()
+	if err != nil {
+		return nil, err
+	}
+	copts, err := reg.copyOptions(policy, progress)
+	if err != nil {
+		return nil, err
+	}
+	copts.PolicyAllowStorage = true
+	rt, err := libimage.RuntimeFromStore(store, &libimage.RuntimeOptions{SystemContext: sys})
+	if err != nil {
+		return nil, fmt.Errorf("preparing to push: %w", err)
+	}
+	return &pusher{sys: sys, runtime: rt, opts: copts, reg: reg}, nil
+}
+
+// push copies the image with ID id to dest (TRANSPORT:REF).
+func (p *pusher) push(ctx context.Context, id, dest string) (digest.Digest, error) {
+	raw, err := p.runtime.Push(ctx, id, dest, &libimage.PushOptions{CopyOptions: p.opts})
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", fmt.Errorf("pushing to %s: %w", strings.TrimPrefix(dest, "docker://"), registryError(p.sys, hostOf(dest), err))
+	}
+	d, err := manifest.Digest(raw)
+	if err != nil {
+		return "", fmt.Errorf("computing the digest of the pushed manifest: %w", err)
+	}
+	return d, nil
+}
+
+// remoteConfigDigest returns the config digest of the image a registry
+// reference names, or "" when the tag does not exist.
+func (p *pusher) remoteConfigDigest(ctx context.Context, ref string) (string, error) {
+	r, err := alltransports.ParseImageName(ref)
+	if err != nil {
+		return "", err
+	}
+	src, err := r.NewImageSource(ctx, p.sys)
+	if err != nil {
+		if isManifestUnknown(err) {
+			return "", nil
+		}
+		return "", registryError(p.sys, hostOf(ref), err)
+	}
+	defer src.Close()
+	raw, _, err := src.GetManifest(ctx, nil)
+	if err != nil {
+		if isManifestUnknown(err) {
+			return "", nil
+		}
+		return "", registryError(p.sys, hostOf(ref), err)
+	}
+	var m struct {
+		Config struct {
+			Digest string `json:"digest"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "", fmt.Errorf("reading the manifest of %s: %w", ref, err)
+	}
+	return m.Config.Digest, nil
+}
+
+func isManifestUnknown(err error) bool {
+	var unexpected docker.UnexpectedHTTPStatusError
+	if errors.As(err, &unexpected) && unexpected.StatusCode == 404 {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "manifest unknown") || strings.Contains(s, "name unknown") || strings.Contains(s, "not found")
+}
+
+// hostOf returns the registry of a docker:// destination ("" otherwise).
+func hostOf(dest string) string {
+	rest, ok := strings.CutPrefix(dest, "docker://")
+	if !ok {
+		return dest
+	}
+	if named, err := reference.ParseNormalizedNamed(rest); err == nil {
+		return reference.Domain(named)
+	}
+	return rest
+}
+
+// Canonical returns REPOSITORY@DIGEST for a docker:// destination, else
+// the digest.
+func Canonical(dest string, d digest.Digest) string {
+	rest, ok := strings.CutPrefix(dest, "docker://")
+	if !ok {
+		return d.String()
+	}
+	if named, err := reference.ParseNormalizedNamed(rest); err == nil {
+		return named.Name() + "@" + d.String()
+	}
+	return d.String()
+}

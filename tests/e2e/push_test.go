@@ -1,0 +1,311 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pushRecipe is webapp's recipe with a push section for reg.
+func pushRecipe(t *testing.T, git string, reg *registry) string {
+	t.Helper()
+	body, err := os.ReadFile(sourcesRecipe(t, git))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writeRecipe(t, string(body)+fmt.Sprintf("push:\n  repository: %s/e2e/webapp\n  immutable_tag: \"{branch}-{commit7}\"\n", reg.Host))
+}
+
+// remoteExists says whether a tag exists in a registry.
+func (r *registry) exists(t *testing.T, repoTag string) bool {
+	t.Helper()
+	args := append([]string{"inspect", "--raw"}, r.skopeoFlags()...)
+	err := exec.Command("skopeo", append(args, "docker://"+r.Host+"/"+repoTag)...).Run()
+	return err == nil
+}
+
+// blobs returns the layer and config digests of a pushed image.
+func (r *registry) blobs(t *testing.T, repoTag string) []string {
+	t.Helper()
+	args := append([]string{"inspect", "--raw"}, r.skopeoFlags()...)
+	raw := tool(t, "skopeo", append(args, "docker://"+r.Host+"/"+repoTag)...)
+	var m struct {
+		Config struct{ Digest string }
+		Layers []struct{ Digest string }
+	}
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		t.Fatalf("manifest of %s: %v", repoTag, err)
+	}
+	list := []string{m.Config.Digest}
+	for _, l := range m.Layers {
+		list = append(list, l.Digest)
+	}
+	return list
+}
+
+// TestPush: build --push sends every tag to one digest, the image pulled
+// back runs, a code change uploads only the new final layer and the
+// config, and the immutable tag is never moved.
+func TestPush(t *testing.T) {
+	reg := startRegistry(t, registryOptions{})
+	p := newProject(t, filepath.Join(t.TempDir(), "webapp"))
+	file := pushRecipe(t, p.repo.Dir, reg)
+	s := newStore(t)
+	env := cacheEnv(t)
+	digestFile := filepath.Join(t.TempDir(), "digest")
+	r := strata(t, s, env, "build", "--push", "--tls-verify=false", "--tag", "build-1", "--digestfile", digestFile, file)
+	if r.code != 0 {
+		t.Fatalf("build --push: exit %d\n%s", r.code, r.stderr)
+	}
+	data, err := os.ReadFile(digestFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := string(data)
+	tags := []string{"stg", "latest", "build-1", "main-" + p.commits["main"][:7]}
+	want := strings.Repeat(reg.Host+"/e2e/webapp@"+digest+"\n", len(tags))
+	if r.stdout != want {
+		t.Errorf("stdout:\n%s\nwant one REPOSITORY@DIGEST line per tag:\n%s", r.stdout, want)
+	}
+	for _, tag := range tags {
+		if got := reg.Digest(t, "e2e/webapp:"+tag); got != digest {
+			t.Errorf("tag %s is %s, want %s", tag, got, digest)
+		}
+	}
+
+	// Pulled back by buildah into another store, the image runs.
+	s2 := newStore(t)
+	ctr := strings.TrimSpace(s2.buildah(t, "from", "--quiet", "--tls-verify=false", "docker://"+reg.Host+"/e2e/webapp:stg"))
+	if out := s2.buildah(t, "run", "--runtime", "runc", "--network", "none", ctr, "cat", "/usr/share/webapp-installed"); !strings.Contains(out, "VERSION = 'main-1'") {
+		t.Errorf("the pulled image printed %q", out)
+	}
+	baseBlobs := reg.blobs(t, "e2e/webapp:stg")
+
+	// A code change: only the new final layer and the config go up.
+	p.commit(t, "main", "typo", map[string]string{"app.py": "VERSION = 'main-2'\n"})
+	reg.ResetLog(t)
+	r = strata(t, s, env, "build", "--push", "--tls-verify=false", file)
+	if r.code != 0 {
+		t.Fatalf("second build --push: %s", r.stderr)
+	}
+	now := reg.blobs(t, "e2e/webapp:stg")
+	uploads := reg.BlobUploads(t)
+	slices.Sort(uploads)
+	wantUp := []string{now[0], now[2]} // config, final layer
+	slices.Sort(wantUp)
+	if !slices.Equal(uploads, wantUp) {
+		t.Errorf("after a code change the push uploaded %v, want only the config and the final layer %v", uploads, wantUp)
+	}
+	if now[1] != baseBlobs[1] {
+		t.Errorf("the base layer changed: %s -> %s", baseBlobs[1], now[1])
+	}
+	if reg.Digest(t, "e2e/webapp:main-"+p.commits["main"][:7]) == digest {
+		t.Errorf("the new commit's immutable tag names the old image")
+	}
+
+	// Same commit again: the immutable tag already names this image: fine.
+	if r := strata(t, s, env, "build", "--push", "--tls-verify=false", file); r.code != 0 {
+		t.Errorf("rebuild and push of the same commit: %s", r.stderr)
+	}
+}
+
+// TestPushAuthTLS: a registry with TLS and htpasswd: each missing piece
+// fails with its own message and leaves no tag; login then push works,
+// and the password appears nowhere.
+func TestPushAuthTLS(t *testing.T) {
+	reg := startRegistry(t, registryOptions{Auth: true, TLS: true})
+	s := newStore(t)
+	rec := writeRecipe(t, recipe("pushauth", "demo-hello"))
+	id := mustBuild(t, s, nil, rec)
+	dest := reg.Host + "/e2e/auth:v1"
+	authfile := filepath.Join(t.TempDir(), "auth.json")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"tls without cert-dir", []string{"--creds", reg.User + ":" + reg.Password}, "TLS verification of " + reg.Host + " failed: pass --cert-dir"},
+		{"no credentials", []string{"--cert-dir", reg.CertDir, "--authfile", authfile}, "authentication required for " + reg.Host + ": run strata login " + reg.Host + " or pass --creds"},
+		{"wrong password", []string{"--cert-dir", reg.CertDir, "--creds", reg.User + ":wrong-password"}, reg.Host + " refused the credentials of user \"" + reg.User + "\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := strata(t, s, nil, append(append([]string{"push"}, tc.args...), id, dest)...)
+			t.Logf("stderr: %s", r.stderr)
+			if r.code != 1 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant %q", r.code, r.stderr, tc.want)
+			}
+			if strings.Contains(r.stderr+r.stdout, reg.Password) {
+				t.Errorf("the password appears in the output")
+			}
+			if reg.exists(t, "e2e/auth:v1") {
+				t.Errorf("a failed push left the tag")
+			}
+		})
+	}
+
+	login := exec.Command(strataBin, "login", "--authfile", authfile, "--cert-dir", reg.CertDir, "-u", reg.User, "--password-stdin", reg.Host)
+	login.Stdin = strings.NewReader(reg.Password + "\n")
+	if out, err := login.CombinedOutput(); err != nil || strings.Contains(string(out), reg.Password) {
+		t.Fatalf("strata login: %v\n%s", err, out)
+	}
+	r := strata(t, s, nil, "push", "--authfile", authfile, "--cert-dir", reg.CertDir, id, dest)
+	if r.code != 0 {
+		t.Fatalf("push after login: %s", r.stderr)
+	}
+	if got, want := strings.TrimSpace(r.stdout), reg.Host+"/e2e/auth@"+reg.Digest(t, "e2e/auth:v1"); got != want {
+		t.Errorf("stdout %q, want %q", got, want)
+	}
+	if out, err := exec.Command(strataBin, "logout", "--authfile", authfile, reg.Host).CombinedOutput(); err != nil {
+		t.Fatalf("strata logout: %v\n%s", err, out)
+	}
+	if r := strata(t, s, nil, "push", "--authfile", authfile, "--cert-dir", reg.CertDir, id, reg.Host+"/e2e/auth:v2"); r.code != 1 || !strings.Contains(r.stderr, "authentication required") {
+		t.Errorf("push after logout: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// proxy forwards TCP connections to a registry at a limited rate and can
+// be cut like a registry dying mid-transfer.
+type proxy struct {
+	ln      net.Listener
+	target  string
+	rate    int   // bytes per second from client to registry; 0: unlimited
+	cutAt   int64 // cut every connection after this many bytes; 0: never
+	mu      sync.Mutex
+	sent    int64
+	conns   []net.Conn
+	cut     chan struct{}
+	cutOnce sync.Once
+}
+
+func startProxy(t *testing.T, addr, target string, rate int, cutAt int64) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target, rate: rate, cutAt: cutAt, cut: make(chan struct{})}
+	go p.serve()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(c, up); c.Close() }()
+		go p.forward(up, c)
+	}
+}
+
+// forward copies client bytes to the registry, slowly, until the cut.
+func (p *proxy) forward(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 16<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+			p.mu.Lock()
+			p.sent += int64(n)
+			over := p.cutAt > 0 && p.sent >= p.cutAt
+			p.mu.Unlock()
+			if over {
+				p.cutOnce.Do(func() { close(p.cut); go p.stop() })
+				return
+			}
+			if p.rate > 0 {
+				time.Sleep(time.Duration(n) * time.Second / time.Duration(p.rate))
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *proxy) stop() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+// TestPushInterrupted: the registry goes away in the middle of a push: a
+// clear failure, no tag, and the next push sends only what is missing.
+func TestPushInterrupted(t *testing.T) {
+	reg := startRegistry(t, registryOptions{})
+	s := newStore(t)
+	// A big base layer and a small final layer, pushed side by side: the
+	// small one is complete when the connection is cut.
+	p := newProject(t, filepath.Join(t.TempDir(), "webapp"))
+	body, err := os.ReadFile(sourcesRecipe(t, p.repo.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := writeRecipe(t, strings.Replace(string(body), "packages: [busybox]", "packages: [busybox, fixture-big]", 1))
+	id := mustBuild(t, s, cacheEnv(t), "--iidfile", filepath.Join(t.TempDir(), "iid"), rec)
+
+	px := startProxy(t, "127.0.0.1:0", reg.Host, 4<<20, 3<<20)
+	addr := px.ln.Addr().String()
+	r := strata(t, s, nil, "push", "--tls-verify=false", "--retry", "0", id, addr+"/e2e/big:v1")
+	t.Logf("stderr: %s", r.stderr)
+	if r.code != 1 || !(strings.Contains(r.stderr, "broke during the transfer") || strings.Contains(r.stderr, "not reachable")) {
+		t.Errorf("push through a dying proxy: exit %d\n%s", r.code, r.stderr)
+	}
+	select {
+	case <-px.cut:
+	default:
+		t.Fatalf("the proxy was never cut: the push did not get far enough")
+	}
+	if reg.exists(t, "e2e/big:v1") {
+		t.Fatalf("the interrupted push left a tag")
+	}
+	first := reg.BlobUploads(t)
+	if len(first) == 0 {
+		t.Errorf("no blob was complete before the cut: the test proves nothing")
+	}
+	reg.ResetLog(t)
+
+	startProxy(t, addr, reg.Host, 0, 0)
+	r = strata(t, s, nil, "push", "--tls-verify=false", id, addr+"/e2e/big:v1")
+	if r.code != 0 {
+		t.Fatalf("second push: %s", r.stderr)
+	}
+	second := reg.BlobUploads(t)
+	t.Logf("uploaded before the cut: %v; after: %v", first, second)
+	for _, d := range second {
+		if slices.Contains(first, d) {
+			t.Errorf("blob %s was uploaded again", d)
+		}
+	}
+	all := append(first, second...)
+	for _, d := range reg.blobs(t, "e2e/big:v1") {
+		if !slices.Contains(all, d) {
+			t.Errorf("blob %s of the image was never uploaded", d)
+		}
+	}
+}
