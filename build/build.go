@@ -34,8 +34,7 @@ type Options struct {
 	// profile's tags, Tags and the immutable tag.
 	Push       bool
 	Tags       []string // --tag
-	Registry   RegistryOptions
-	DigestFile string // --digestfile
+	DigestFile string   // --digestfile
 }
 
 // Result says what a build made.
@@ -130,20 +129,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 
 	res := &Result{BaseKey: plan.Base.Key, Destination: dest.String()}
-	done = phase(log, "base")
-	if err := plan.CheckCache(store); err != nil {
+	baseID, err := buildOrReuseBase(ctx, env, plan, opts, res)
+	if err != nil {
 		return nil, err
-	}
-	baseID := plan.Base.Cache.ImageID
-	if baseID != "" {
-		res.BaseCached = true
-		done("hit", "reusing base image %s (key %s)", short(baseID), res.BaseKey[:16])
-	} else {
-		log.Infof("base: no image with key %s in the local store: building it", res.BaseKey[:16])
-		if baseID, err = layers.BuildBase(ctx, env, plan.Base.spec, r.Name); err != nil {
-			return nil, fmt.Errorf("building the base layer: %w", err)
-		}
-		done("built", "built base image %s", short(baseID))
 	}
 	res.BaseImageID = baseID
 
@@ -195,6 +183,62 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	return res, pushImage(ctx, store, plan, opts, res)
+}
+
+// buildOrReuseBase finds the planned base (the local store, then the
+// registry cache) or builds it, and shares a new one through the registry
+// cache. One process per store builds a given key; others wait for it.
+func buildOrReuseBase(ctx context.Context, env *layers.Env, plan *Plan, opts Options, res *Result) (string, error) {
+	log, store := env.Log, env.Store
+	done := phase(log, "base")
+	unlock, err := lockBase(ctx, store.GraphRoot(), plan.Base.Key, log)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if err := plan.CheckCache(ctx, store, log); err != nil {
+		return "", err
+	}
+	c := plan.Base.Cache
+	key16 := plan.Base.Key[:16]
+	var pu *pusher
+	if plan.registryCache() {
+		if pu, err = newPusher(store, opts.Registry, opts.Progress); err != nil {
+			return "", err
+		}
+	}
+	if c.Decision == "hit" && c.Where == "local" {
+		res.BaseCached = true
+		_ = layers.MarkUsed(store, c.ImageID)
+		done("hit", "reusing base image %s (key %s, built %s ago)", short(c.ImageID), key16, c.Age)
+		return c.ImageID, nil
+	}
+	if c.Decision == "hit" && c.Where == "registry" {
+		log.Infof("base: pulling the cached base %s", c.Ref)
+		id, err := plan.pullBase(ctx, store, pu)
+		if err == nil {
+			res.BaseCached = true
+			_ = layers.MarkUsed(store, id)
+			done("pulled", "reusing base image %s from the registry cache %s (key %s)", short(id), c.Ref, key16)
+			return id, nil
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		log.Warnf("base: %v: building it instead", err)
+		c.Reason = err.Error()
+	}
+	log.Infof("base: building it: %s", c.Reason)
+	id, err := layers.BuildBase(ctx, env, plan.Base.spec, plan.recipe.Name)
+	if err != nil {
+		return "", fmt.Errorf("building the base layer: %w", err)
+	}
+	if pu != nil {
+		plan.pushBase(ctx, pu, id, log)
+	}
+	_ = layers.MarkUsed(store, id)
+	done("built", "built base image %s (key %s): %s", short(id), key16, c.Reason)
+	return id, nil
 }
 
 // pushImage pushes the built image to push.repository with every tag: the

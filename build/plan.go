@@ -1,7 +1,8 @@
 package build
 
 import (
-	"errors"
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/layers"
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/storage"
@@ -30,6 +32,8 @@ type Plan struct {
 
 	recipe  *recipes.Recipe
 	network string
+	opts    PlanOptions
+	maxAge  time.Duration
 }
 
 // PlanSource is a source at its resolved commit.
@@ -62,7 +66,11 @@ type PlanBase struct {
 	// Incomplete says why the package set is not known (offline plans).
 	Incomplete string      `json:"incomplete,omitempty"`
 	Cache      *CacheState `json:"cache,omitempty"`
-	spec       layers.BaseSpec
+	// Lock is the lock file the base is pinned to ("" without one).
+	Lock string `json:"lock,omitempty"`
+	// KeyDocument is the document the key hashes (with --explain).
+	KeyDocument json.RawMessage `json:"key_document,omitempty"`
+	spec        layers.BaseSpec
 }
 
 // Internal is a name that is never installed as an RPM, and why.
@@ -79,10 +87,14 @@ type PlanFinal struct {
 
 // CacheState says whether an image with the plan's key exists.
 type CacheState struct {
-	Decision string `json:"decision"` // "hit" or "miss"
-	Where    string `json:"where,omitempty"`
-	ImageID  string `json:"image_id,omitempty"`
-	Reason   string `json:"reason,omitempty"`
+	Decision string    `json:"decision"`        // "hit", "miss" or "unknown"
+	Where    string    `json:"where,omitempty"` // "local" or "registry"
+	ImageID  string    `json:"image_id,omitempty"`
+	Ref      string    `json:"ref,omitempty"` // the registry's REPO:TAG@DIGEST
+	Built    time.Time `json:"built,omitzero"`
+	Age      string    `json:"age,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	digest   string    // of a registry hit
 }
 
 // PlanRecipe plans the base layer of a recipe from its own packages only,
@@ -91,13 +103,13 @@ type CacheState struct {
 // network. Prepare plans a whole build.
 func PlanRecipe(r *recipes.Recipe) *Plan {
 	p := &Plan{recipe: r, Recipe: r.File, Sources: []PlanSource{}, Tags: []string{}}
-	p.planBase(nil, nil)
+	p.planBase(nil, nil, "")
 	return p
 }
 
 // planBase computes the base set: the recipe's packages and the sources'
 // dependencies, minus what base.exclude names, merged with provenance.
-func (p *Plan) planBase(deps []recipes.Requirement, internal []Internal) {
+func (p *Plan) planBase(deps []recipes.Requirement, internal []Internal, fromDigest string) {
 	r := p.recipe
 	excluded := map[string]bool{}
 	for _, e := range r.Base.Exclude {
@@ -130,7 +142,7 @@ func (p *Plan) planBase(deps []recipes.Requirement, internal []Internal) {
 	pkgs, names := sortedRequirements(merged)
 	excl, _ := sortedRequirements(ex)
 	t, _ := r.TargetProfile() // validated when the recipe was loaded
-	spec := layers.BaseSpec{Target: t.Name, From: r.BaseFrom(), Mode: r.InstallMode(), Repos: r.Base.Repos, Packages: names}
+	spec := layers.BaseSpec{Target: t.Name, From: r.BaseFrom(), FromDigest: fromDigest, Mode: r.InstallMode(), Repos: r.Base.Repos, Packages: names}
 	key := spec.Key()
 	p.Target = t.Name
 	if internal == nil {
@@ -166,23 +178,28 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-// CheckCache looks the planned base, and the final image when the base is
-// there, up in the local store.
-func (p *Plan) CheckCache(store storage.Store) error {
+// CheckCache looks the planned base up in the local store, then in the
+// registry cache when the plan uses one, and the final image when the
+// base is local. Registry trouble is logged, not fatal.
+func (p *Plan) CheckCache(ctx context.Context, store storage.Store, log *logrus.Logger) error {
 	if p.Base.Incomplete != "" {
 		p.Base.Cache = &CacheState{Decision: "unknown", Reason: p.Base.Incomplete}
 		return nil
 	}
-	img, err := store.Image(p.Base.Image)
-	switch {
-	case err == nil:
-		p.Base.Cache = &CacheState{Decision: "hit", Where: "local", ImageID: img.ID}
-	case errors.Is(err, storage.ErrImageUnknown):
-		p.Base.Cache = &CacheState{Decision: "miss", Reason: "no base image with this key in the local store"}
-		p.Final.Cache = &CacheState{Decision: "miss", Reason: "the base will be built"}
+	img, err := p.checkLocalBase(store)
+	if err != nil {
+		return err
+	}
+	if img == nil {
+		if p.registryCache() && !p.opts.Refresh {
+			p.checkRegistryBase(ctx, log)
+		}
+		reason := "the base will be built"
+		if p.Base.Cache.Decision == "hit" {
+			reason = "the base comes from the registry cache"
+		}
+		p.Final.Cache = &CacheState{Decision: "miss", Reason: reason}
 		return nil
-	default:
-		return fmt.Errorf("looking up the base image: %w", err)
 	}
 	spec, err := p.finalSpec(img.ID, nil)
 	if err != nil {
@@ -211,6 +228,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "profile:\t%s (branch %s, tags %s)\n", p.Profile, p.Branch, strings.Join(p.Tags, ", "))
 	}
 	fmt.Fprintf(tw, "base:\t%s (install: %s)\n", p.Base.From, p.Base.Install)
+	if p.Base.Lock != "" {
+		fmt.Fprintf(tw, "lock:\t%s (%d packages pinned)\n", p.Base.Lock, len(p.Base.spec.Locked))
+	}
 	if p.Base.Incomplete != "" {
 		fmt.Fprintf(tw, "base key:\tunknown: %s\n", p.Base.Incomplete)
 	} else {
@@ -218,6 +238,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 	}
 	if c := p.Base.Cache; c != nil {
 		fmt.Fprintf(tw, "base cache:\t%s\n", c)
+	}
+	if len(p.Base.KeyDocument) > 0 {
+		fmt.Fprintf(tw, "key document:\t%s\n", p.Base.KeyDocument)
 	}
 	if len(p.Sources) > 0 {
 		if p.Final.Key != "" {
@@ -272,7 +295,14 @@ func (p *Plan) WriteText(w io.Writer) error {
 func (c *CacheState) String() string {
 	s := strings.ToUpper(c.Decision)
 	if c.Decision == "hit" {
-		return s + fmt.Sprintf(" (%s, image %s)", c.Where, short(c.ImageID))
+		what := "image " + short(c.ImageID)
+		if c.Where == "registry" {
+			what = c.Ref
+		}
+		if c.Age != "" {
+			what += ", built " + c.Age + " ago"
+		}
+		return s + fmt.Sprintf(" (%s, %s)", c.Where, what)
 	}
 	if c.Reason != "" {
 		s += " (" + c.Reason + ")"

@@ -82,6 +82,7 @@ func TestBaseKey(t *testing.T) {
 		"base image":        strings.Replace(planRecipe, "base:\n", "base:\n  from: quay.io/fedora/fedora:43\n", 1),
 		"repo gpg settings": strings.Replace(planRecipe, "gpgcheck: false", "gpgcheck: false, gpgkey: file:///k", 1),
 	}
+
 	seen := map[string]string{base: "original"}
 	for name, src := range different {
 		k := key(src)
@@ -90,12 +91,25 @@ func TestBaseKey(t *testing.T) {
 		}
 		seen[k] = name
 	}
+	// The digest base.from resolves to and the lock are in the key too.
+	r := load(t, planRecipe)
+	for name, change := range map[string]func(*Plan){
+		"base image digest": func(p *Plan) { p.planBase(nil, nil, "sha256:1111") },
+		"other digest":      func(p *Plan) { p.planBase(nil, nil, "sha256:2222") },
+	} {
+		p := &Plan{recipe: r}
+		change(p)
+		if prev, dup := seen[p.Base.Key]; dup {
+			t.Errorf("%s: same key as %s", name, prev)
+		}
+		seen[p.Base.Key] = name
+	}
 }
 
 // TestBaseKeyGolden pins the key document: a change of its format must be
 // deliberate (and bump keyVersion).
 func TestBaseKeyGolden(t *testing.T) {
-	doc := `{"version":1,"target":"fedora-43","from":"scratch","install":"installroot",` +
+	doc := `{"version":2,"target":"fedora-43","from":"scratch","install":"installroot",` +
 		`"repos":[{"id":"l","baseurl":"file:///r","gpgcheck":false}],` +
 		`"packages":["busybox","python3dist(requests) >= 2"]}`
 	sum := sha256.Sum256([]byte(doc))

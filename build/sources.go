@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +31,112 @@ type PlanOptions struct {
 	// Partial lets an offline plan go on when a source is neither local
 	// nor in the clone cache: the base set is then marked incomplete.
 	Partial bool
+	// Registry is how registries are reached: base.from's digest, the
+	// registry cache, push.
+	Registry RegistryOptions
+	// Cache is --cache: local, registry or off ("" for the default:
+	// local, plus the registry when the recipe names a repository).
+	Cache string
+	// Refresh (--refresh) rebuilds the base whatever is cached.
+	Refresh bool
+	// Explain adds the key document to the plan (--explain).
+	Explain bool
+	// CacheDir is strata's cache directory (records of resolved digests).
+	CacheDir string
+	// IgnoreLock plans without RECIPE.lock (strata lock resolves anew).
+	IgnoreLock bool
+}
+
+// LockFile is where a recipe's lock lives: beside it, RECIPE.lock.
+func LockFile(r *recipes.Recipe) string { return r.File + ".lock" }
+
+// applyLock pins the base to RECIPE.lock when there is one: its digest
+// joins the key and its packages are what dnf installs. A lock made for
+// another base set or target is an error, not silently ignored.
+func (p *Plan) applyLock() error {
+	path := LockFile(p.recipe)
+	lock, err := layers.ReadLock(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", recipes.ErrInvalid, err)
+	}
+	spec := &p.Base.spec
+	if lock.Target != spec.Target {
+		return fmt.Errorf("%w: %s was made for target %s, the recipe builds %s: run strata lock --update", recipes.ErrInvalid, path, lock.Target, spec.Target)
+	}
+	if !slices.Equal(lock.Packages, spec.Packages) {
+		added, removed := setDiff(lock.Packages, spec.Packages)
+		return fmt.Errorf("%w: %s is stale: the base set changed (added: %s; removed: %s): run strata lock --update",
+			recipes.ErrInvalid, path, orNone(added), orNone(removed))
+	}
+	if spec.Mode == recipes.InstallContainer {
+		return fmt.Errorf("%w: %s: locks need base.install: installroot for now", recipes.ErrInvalid, path)
+	}
+	pkgs, ok := lock.For(layers.HostArch())
+	if !ok {
+		return fmt.Errorf("%w: %s has no packages for %s: run strata lock --update on this architecture", recipes.ErrInvalid, path, layers.HostArch())
+	}
+	spec.Lock, spec.Locked = lock.Digest(), pkgs
+	p.Base.Key = spec.Key()
+	p.Base.Image = layers.BaseImageName(p.recipe.Name, p.Base.Key)
+	p.Base.Lock = path
+	return nil
+}
+
+func setDiff(old, cur []string) (added, removed []string) {
+	for _, c := range cur {
+		if !slices.Contains(old, c) {
+			added = append(added, c)
+		}
+	}
+	for _, o := range old {
+		if !slices.Contains(cur, o) {
+			removed = append(removed, o)
+		}
+	}
+	return added, removed
+}
+
+func orNone(list []string) string {
+	if len(list) == 0 {
+		return "none"
+	}
+	return strings.Join(list, ", ")
+}
+
+// Lock resolves the plan's base set to exact RPMs with dnf and writes
+// RECIPE.lock. It returns what changed against the previous lock (every
+// package when there was none), one line each.
+func (p *Plan) Lock(ctx context.Context, env *layers.Env) ([]string, error) {
+	if p.Base.Incomplete != "" {
+		return nil, fmt.Errorf("cannot lock: %s", p.Base.Incomplete)
+	}
+	spec := p.Base.spec
+	spec.Lock, spec.Locked = "", nil
+	pkgs, err := layers.ResolveLock(ctx, env, spec)
+	if err != nil {
+		return nil, err
+	}
+	path := LockFile(p.recipe)
+	old, err := layers.ReadLock(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		old = nil // a broken lock is replaced
+	}
+	lock := &layers.Lock{Version: layers.LockVersion, Target: spec.Target, Packages: spec.Packages,
+		Arches: map[string][]layers.LockedPackage{}}
+	if old != nil && old.Target == spec.Target && slices.Equal(old.Packages, spec.Packages) {
+		for arch, list := range old.Arches {
+			lock.Arches[arch] = list // other architectures stay as they were
+		}
+	}
+	lock.Arches[layers.HostArch()] = pkgs
+	changes := lock.Diff(old, layers.HostArch())
+	if err := lock.Write(path); err != nil {
+		return nil, err
+	}
+	return changes, nil
 }
 
 // Prepare plans a build: it picks the profile, resolves every source's
@@ -52,7 +160,20 @@ func Prepare(ctx context.Context, r *recipes.Recipe, opts PlanOptions) (*Plan, e
 	default:
 		return nil, fmt.Errorf("%w: invalid --network %q: want none or host", ErrUsage, opts.Network)
 	}
-	p := &Plan{recipe: r, Recipe: r.File, Profile: name, Branch: branch, Tags: prof.Tags, Sources: []PlanSource{}}
+	switch opts.Cache {
+	case "", CacheLocal, CacheRegistry, CacheOff:
+	default:
+		return nil, fmt.Errorf("%w: invalid --cache %q: want local, registry or off", ErrUsage, opts.Cache)
+	}
+	if opts.Cache == CacheRegistry && cacheRepo(r) == "" {
+		return nil, fmt.Errorf("%w: --cache=registry needs push.cache or push.repository in the recipe %s", ErrUsage, r.File)
+	}
+	sys, err := opts.Registry.SystemContext()
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{recipe: r, Recipe: r.File, Profile: name, Branch: branch, Tags: prof.Tags, Sources: []PlanSource{},
+		opts: opts, maxAge: r.MaxAgeDuration()}
 	gopts := opts.Git
 	gopts.Offline = opts.Offline
 	client := gitsrc.New(gopts)
@@ -76,10 +197,28 @@ func Prepare(ctx context.Context, r *recipes.Recipe, opts PlanOptions) (*Plan, e
 		return nil, err
 	}
 	p.Base.Scriptlet = scriptlet
-	p.planBase(deps, internal)
+	fromDigest, err := resolveFrom(ctx, sys, r.BaseFrom(), opts.CacheDir, opts.Offline)
+	if err != nil && !(opts.Partial && errors.Is(err, errFromOffline)) {
+		return nil, err
+	}
+	p.planBase(deps, internal, fromDigest)
+	if !opts.IgnoreLock {
+		if err := p.applyLock(); err != nil {
+			return nil, err
+		}
+	}
+	var incomplete []string
 	if len(missing) > 0 {
-		p.Base.Incomplete = fmt.Sprintf("the dependencies of %s are not known offline", strings.Join(missing, ", "))
+		incomplete = append(incomplete, fmt.Sprintf("the dependencies of %s are not known offline", strings.Join(missing, ", ")))
+	}
+	if err != nil {
+		incomplete = append(incomplete, err.Error())
+	}
+	if len(incomplete) > 0 {
+		p.Base.Incomplete = strings.Join(incomplete, "; ")
 		p.Base.Key = ""
+	} else if opts.Explain {
+		p.Base.KeyDocument = p.Base.spec.KeyDocument()
 	}
 	switch {
 	case opts.Epoch != nil:

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"go.podman.io/common/pkg/config"
 	is "go.podman.io/image/v5/storage"
 	"go.podman.io/image/v5/types"
+	"go.podman.io/storage"
 )
 
 // Label names strata writes.
@@ -104,8 +107,9 @@ func (e *Env) BuilderOptions(from, container string) (buildah.BuilderOptions, er
 		from = ""
 	}
 	return buildah.BuilderOptions{
-		FromImage:           from,
-		Container:           container,
+		FromImage: from,
+		// Unique per process: concurrent builds of one recipe share a store.
+		Container:           fmt.Sprintf("%s-%d", container, os.Getpid()),
 		PullPolicy:          define.PullIfMissing,
 		SignaturePolicyPath: e.PolicyPath,
 		SystemContext:       e.SystemContext,
@@ -132,7 +136,7 @@ func BuildBase(ctx context.Context, env *Env, spec BaseSpec, recipeName string) 
 		return "", err
 	}
 	key := spec.Key()
-	opts, err := env.BuilderOptions(spec.From, "strata-"+recipeName+"-base")
+	opts, err := env.BuilderOptions(spec.PullRef(), "strata-"+recipeName+"-base")
 	if err != nil {
 		return "", err
 	}
@@ -159,9 +163,23 @@ func BuildBase(ctx context.Context, env *Env, spec BaseSpec, recipeName string) 
 
 	pkgs := append([]string(nil), spec.Packages...)
 	sort.Strings(pkgs)
-	env.Log.Infof("base: installing %d packages with dnf (%s): %s", len(pkgs), spec.Mode, strings.Join(pkgs, ", "))
-	if err := inst.Install(ctx, w, pkgs); err != nil {
+	install := pkgs
+	if len(spec.Locked) > 0 {
+		install = nil
+		for _, p := range spec.Locked {
+			install = append(install, p.NEVRA())
+		}
+		env.Log.Infof("base: installing %d locked packages with dnf (%s): %s", len(install), spec.Mode, strings.Join(install, ", "))
+	} else {
+		env.Log.Infof("base: installing %d packages with dnf (%s): %s", len(pkgs), spec.Mode, strings.Join(pkgs, ", "))
+	}
+	if err := inst.Install(ctx, w, install); err != nil {
 		return "", err
+	}
+	if len(spec.Locked) > 0 {
+		if err := checkLocked(ctx, root, target, spec.Locked); err != nil {
+			return "", err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -175,6 +193,7 @@ func BuildBase(ctx context.Context, env *Env, spec BaseSpec, recipeName string) 
 		return "", err
 	}
 	b.SetLabel(LabelBaseKey, key)
+	b.SetLabel(LabelBaseKeyDoc, string(spec.KeyDocument()))
 	b.SetLabel(LabelBasePackages, strings.Join(pkgs, " "))
 	b.SetLabel(LabelCreated, epoch.UTC().Format(time.RFC3339))
 	b.SetCreatedBy(fmt.Sprintf("strata base: dnf install (%s, %s) %s", spec.Mode, target.Name, strings.Join(pkgs, " ")))
@@ -202,7 +221,70 @@ func BuildBase(ctx context.Context, env *Env, spec BaseSpec, recipeName string) 
 		}
 		return "", err
 	}
+	if err := MarkBuilt(env.Store, id, time.Now()); err != nil {
+		env.Log.Warnf("recording the build time of base %s: %v", id, err)
+	}
 	return id, nil
+}
+
+// Local records kept beside a base image in the store (not in the image,
+// so that they do not change its digest).
+const (
+	bigDataBuilt    = "strata.built"
+	bigDataLastUsed = "strata.last-used"
+)
+
+// MarkBuilt records when a base was built (or pulled: when it was built
+// by the runner that pushed it).
+func MarkBuilt(store storage.Store, id string, t time.Time) error {
+	return store.SetImageBigData(id, bigDataBuilt, []byte(t.UTC().Format(time.RFC3339)), nil)
+}
+
+// MarkUsed records that a build used a base now.
+func MarkUsed(store storage.Store, id string) error {
+	return store.SetImageBigData(id, bigDataLastUsed, []byte(time.Now().UTC().Format(time.RFC3339)), nil)
+}
+
+// BuiltAt returns when a base was built: the recorded time, else when the
+// store got it.
+func BuiltAt(store storage.Store, img *storage.Image) time.Time {
+	return bigDataTime(store, img, bigDataBuilt)
+}
+
+// LastUsed returns when a build last used a base (BuiltAt when never).
+func LastUsed(store storage.Store, img *storage.Image) time.Time {
+	if t := bigDataTime(store, img, bigDataLastUsed); !t.Equal(img.Created) {
+		return t
+	}
+	return BuiltAt(store, img)
+}
+
+func bigDataTime(store storage.Store, img *storage.Image, key string) time.Time {
+	if data, err := store.ImageBigData(img.ID, key); err == nil {
+		if t, err := time.Parse(time.RFC3339, string(data)); err == nil {
+			return t
+		}
+	}
+	return img.Created
+}
+
+// checkLocked checks that the root holds exactly the locked packages.
+func checkLocked(ctx context.Context, root string, t targets.Target, locked []LockedPackage) error {
+	out, err := exec.CommandContext(ctx, "rpm", "--root", root, "--dbpath", t.RPMDBPath, "-qa", "--qf", "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\n").Output()
+	if err != nil {
+		return fmt.Errorf("listing the installed packages: %w", err)
+	}
+	got := strings.Fields(string(out))
+	var want []string
+	for _, p := range locked {
+		want = append(want, p.NEVRA())
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("the installed packages differ from the lock: installed %s, locked %s", strings.Join(got, " "), strings.Join(want, " "))
+	}
+	return nil
 }
 
 func displayFrom(from string) string {

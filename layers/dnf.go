@@ -162,8 +162,10 @@ func command(ctx context.Context, w io.Writer, t *tail, name string, args ...str
 		return err
 	}
 	cmd.WaitDelay = 10 * time.Second
-	cmd.Stdout = io.MultiWriter(w, t)
-	cmd.Stderr = io.MultiWriter(w, t)
+	// One writer for both: exec then copies both streams in one goroutine
+	// (two writers around one tail would race).
+	out := io.MultiWriter(w, t)
+	cmd.Stdout, cmd.Stderr = out, out
 	return cmd
 }
 

@@ -6,21 +6,31 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sort"
+	"strings"
 
 	"github.com/strata-build/strata/recipes"
+	"go.podman.io/image/v5/docker/reference"
 )
 
 // keyVersion changes whenever the meaning of a key document changes, so
 // that bases built by an older strata are never mistaken for new ones.
-const keyVersion = 1
+const keyVersion = 2
 
 // BaseSpec is everything that determines the content of a base layer.
 type BaseSpec struct {
-	Target   string         `json:"target"`
-	From     string         `json:"from"`
-	Mode     string         `json:"install"`
-	Repos    []recipes.Repo `json:"repos"`
-	Packages []string       `json:"packages"`
+	Target string `json:"target"`
+	From   string `json:"from"`
+	// FromDigest is the manifest digest base.from resolved to ("" for
+	// scratch): a new base image release is a new base.
+	FromDigest string         `json:"from_digest,omitempty"`
+	Mode       string         `json:"install"`
+	Repos      []recipes.Repo `json:"repos"`
+	Packages   []string       `json:"packages"`
+	// Lock is the digest of the lock file's content, when there is one;
+	// Locked are the exact packages installed then (not in the document:
+	// the digest stands for them).
+	Lock   string          `json:"lock,omitempty"`
+	Locked []LockedPackage `json:"-"`
 }
 
 // keyDoc is the canonical, versioned document hashed into a base key.
@@ -57,4 +67,27 @@ func (s BaseSpec) KeyDocument() []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(keyDoc{Version: keyVersion, BaseSpec: s.canonical()}) // plain strings and slices: cannot fail
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// PullRef returns the reference the base is built from: a registry image
+// at the digest of the key, so that what is installed over is what was
+// keyed; other references as they are.
+func (s BaseSpec) PullRef() string {
+	if s.FromDigest == "" || !isRegistryRef(s.From) {
+		return s.From
+	}
+	named, err := reference.ParseNormalizedNamed(strings.TrimPrefix(s.From, "docker://"))
+	if err != nil {
+		return s.From
+	}
+	return reference.TrimNamed(named).String() + "@" + s.FromDigest
+}
+
+func isRegistryRef(from string) bool {
+	for _, t := range []string{"oci:", "oci-archive:", "docker-archive:", "containers-storage:"} {
+		if strings.HasPrefix(from, t) {
+			return false
+		}
+	}
+	return from != "" && from != recipes.Scratch
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -93,7 +94,7 @@ func TestLoadErrors(t *testing.T) {
 		{"two documents", "name: a\n" + ok + "---\nname: b\n", "r.yaml:5:1: a recipe file holds one YAML document, found another"},
 		{"not a mapping", "- a\n", "r.yaml:1:1: want a mapping, got a list"},
 		{"unknown top-level key", "name: a\nimagee: {}\n" + ok, "r.yaml:2:1: imagee: unknown field \"imagee\"; known fields: name, target, base, image, sources, profiles, push"},
-		{"unknown nested key", "name: a\nbase:\n  packages: [a]\n  pacakges: [b]\n", "r.yaml:4:3: base.pacakges: unknown field \"pacakges\"; known fields: from, install, repos, packages, exclude"},
+		{"unknown nested key", "name: a\nbase:\n  packages: [a]\n  pacakges: [b]\n", "r.yaml:4:3: base.pacakges: unknown field \"pacakges\"; known fields: from, install, repos, packages, exclude, max_age"},
 		{"unknown repo key", "name: a\nbase:\n  repos: [{id: l, url: file:///r}]\n  packages: [a]\n", "r.yaml:3:19: base.repos[0].url: unknown field \"url\"; known fields: id, baseurl, metalink, mirrorlist, gpgcheck, gpgkey"},
 		{"duplicate key", "name: a\nname: b\n" + ok, "r.yaml:2:1: name: key \"name\" is already set at line 1"},
 		{"packages not a list", "name: a\nbase:\n  packages: busybox\n", "r.yaml:3:13: base.packages: want a list, got \"busybox\""},
@@ -195,6 +196,19 @@ func TestExpandTag(t *testing.T) {
 	}
 	if _, err := ExpandTag("{nope}", v); err == nil {
 		t.Error("an unknown placeholder was accepted")
+	}
+}
+
+func TestParseAge(t *testing.T) {
+	for in, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "36h": 36 * time.Hour, "90m": 90 * time.Minute, "1d12h": 36 * time.Hour, "never": 0, "0": 0, "2s": 2 * time.Second} {
+		if got, err := ParseAge(in); err != nil || got != want {
+			t.Errorf("ParseAge(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "1w", "-1h", "d", "xd", "0h"} {
+		if _, err := ParseAge(in); err == nil {
+			t.Errorf("ParseAge(%q) accepted it", in)
+		}
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/strata-build/strata/recipes/targets"
 )
@@ -63,6 +65,51 @@ type Base struct {
 	Packages []string `yaml:"packages,omitempty" json:"packages,omitempty"`
 	// Optional: dependencies never installed (matched by name).
 	Exclude []string `yaml:"exclude,omitempty" json:"exclude,omitempty"`
+	// Optional: how old a cached base may be before it is rebuilt, so
+	// that security updates reach it: 7d (default), 36h, 90m; 0 or
+	// "never" for no limit.
+	MaxAge string `yaml:"max_age,omitempty" json:"max_age,omitempty"`
+}
+
+// DefaultMaxAge is the default base.max_age.
+const DefaultMaxAge = "7d"
+
+// MaxAgeDuration returns base.max_age as a duration (0: no limit).
+func (r *Recipe) MaxAgeDuration() time.Duration {
+	v := r.Base.MaxAge
+	if v == "" {
+		v = DefaultMaxAge
+	}
+	d, _ := ParseAge(v) // validated when loaded
+	return d
+}
+
+// ParseAge reads a duration with day units: 7d, 36h, 90m, 1d12h; "0" and
+// "never" mean no limit.
+func ParseAge(s string) (time.Duration, error) {
+	if s == "0" || s == "never" {
+		return 0, nil
+	}
+	var days time.Duration
+	rest := s
+	if i := strings.Index(s, "d"); i > 0 {
+		n, err := strconv.Atoi(s[:i])
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid age %q: want e.g. 7d, 36h, 90m, or never", s)
+		}
+		days, rest = time.Duration(n)*24*time.Hour, s[i+1:]
+	}
+	var d time.Duration
+	if rest != "" {
+		var err error
+		if d, err = time.ParseDuration(rest); err != nil || d < 0 {
+			return 0, fmt.Errorf("invalid age %q: want e.g. 7d, 36h, 90m, or never", s)
+		}
+	}
+	if days+d <= 0 {
+		return 0, fmt.Errorf("invalid age %q: want a positive duration (or never)", s)
+	}
+	return days + d, nil
 }
 
 // Repo is one dnf repository. Exactly one of BaseURL, Metalink and

@@ -321,6 +321,11 @@ func (v *validator) checkBase() {
 		}
 		seen[n] = i
 	}
+	if b.MaxAge != "" {
+		if _, err := ParseAge(b.MaxAge); err != nil {
+			v.fail("base.max_age", "%v", err)
+		}
+	}
 	for i, p := range b.Exclude {
 		if strings.TrimSpace(p) == "" || strings.ContainsAny(p, " \t") {
 			v.fail(fmt.Sprintf("base.exclude[%d]", i), "invalid exclude %q: want a package name or a provide such as %q", p, "python3dist(foo)")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -30,7 +31,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		OnUsageError:         usageError,
 		Commands: []*cli.Command{
 			buildCommand(),
+			cacheCommand(),
 			depsCommand(),
+			lockCommand(),
 			loginCommand(),
 			logoutCommand(),
 			planCommand(),
@@ -123,4 +126,35 @@ func (textFormatter) Format(e *logrus.Entry) ([]byte, error) {
 	}
 	b.WriteByte('\n')
 	return []byte(b.String()), nil
+}
+
+// progress returns where dnf, run steps and transfers print: stderr as
+// is, or, with --log-format json, one JSON event per line (field
+// "output"), so that stderr stays one JSON object per line.
+func progress(c *cli.Context) io.Writer {
+	if c.String("log-format") != "json" {
+		return c.App.ErrWriter
+	}
+	return &lineLogger{log: logger(c)}
+}
+
+// lineLogger logs each complete line written to it.
+type lineLogger struct {
+	log *logrus.Logger
+	buf []byte
+}
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexAny(l.buf, "\r\n")
+		if i < 0 {
+			break
+		}
+		if line := strings.TrimRight(string(l.buf[:i]), " "); strings.TrimSpace(line) != "" {
+			l.log.WithField("output", true).Info(line)
+		}
+		l.buf = l.buf[i+1:]
+	}
+	return len(p), nil
 }

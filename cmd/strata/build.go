@@ -42,10 +42,6 @@ func buildCommand() *cli.Command {
 			if n := popts.Network; n != "none" && n != "host" {
 				return fmt.Errorf("%w: invalid --network %q: want none or host", build.ErrUsage, n)
 			}
-			reg, err := registryOptions(c)
-			if err != nil {
-				return err
-			}
 			if !c.Bool("push") && (len(c.StringSlice("tag")) > 0 || c.String("digestfile") != "") {
 				return fmt.Errorf("%w: --tag and --digestfile need --push", build.ErrUsage)
 			}
@@ -59,11 +55,10 @@ func buildCommand() *cli.Command {
 				Store:       storeOptions(c),
 				Runtime:     c.String("runtime"),
 				Log:         logger(c),
-				Progress:    c.App.ErrWriter,
+				Progress:    progress(c),
 				PlanOptions: popts,
 				Push:        c.Bool("push"),
 				Tags:        c.StringSlice("tag"),
-				Registry:    reg,
 				DigestFile:  c.String("digestfile"),
 			})
 			if err != nil {

@@ -79,6 +79,8 @@ func sourceFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "offline", Usage: "no network access: local sources are read, remote ones come from the clone cache", EnvVars: []string{"STRATA_OFFLINE"}},
 		&cli.StringFlag{Name: "git-cache-dir", Usage: "the clone cache (default $XDG_CACHE_HOME/strata/git)", EnvVars: []string{"STRATA_GIT_CACHE_DIR"}},
 		&cli.StringFlag{Name: "git-ssh-key", Usage: "private key `FILE` for ssh sources (default: ssh-agent)", EnvVars: []string{"STRATA_GIT_SSH_KEY"}},
+		&cli.StringFlag{Name: "cache", Usage: "where bases are looked for and shared: local, registry or off (default: local, plus the registry when the recipe names push.repository or push.cache)", EnvVars: []string{"STRATA_CACHE"}},
+		&cli.BoolFlag{Name: "refresh", Usage: "rebuild the base whatever is cached (to pick up updates now)", EnvVars: []string{"STRATA_REFRESH"}},
 	}
 }
 
@@ -90,27 +92,35 @@ func planOptions(c *cli.Context) (build.PlanOptions, error) {
 	if err != nil {
 		return build.PlanOptions{}, err
 	}
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return build.PlanOptions{}, fmt.Errorf("finding the cache directory (set XDG_CACHE_HOME): %w", err)
+		}
+		base = filepath.Join(home, ".cache")
+	}
 	cache := c.String("git-cache-dir")
 	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return build.PlanOptions{}, fmt.Errorf("finding the clone cache (set --git-cache-dir): %w", err)
-			}
-			base = filepath.Join(home, ".cache")
-		}
 		cache = filepath.Join(base, "strata", "git")
+	}
+	reg, err := registryOptions(c)
+	if err != nil {
+		return build.PlanOptions{}, err
 	}
 	token := os.Getenv("STRATA_GIT_TOKEN")
 	if token == "" {
 		token = os.Getenv("GITHUB_TOKEN")
 	}
 	return build.PlanOptions{
-		Profile: c.String("profile"),
-		Branch:  c.String("branch"),
-		Offline: c.Bool("offline"),
-		Epoch:   epoch,
+		Profile:  c.String("profile"),
+		Branch:   c.String("branch"),
+		Offline:  c.Bool("offline"),
+		Epoch:    epoch,
+		Registry: reg,
+		Cache:    c.String("cache"),
+		Refresh:  c.Bool("refresh"),
+		CacheDir: filepath.Join(base, "strata"),
 		Git: gitsrc.Options{
 			CacheDir:   cache,
 			Token:      token,

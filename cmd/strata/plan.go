@@ -17,8 +17,9 @@ func planCommand() *cli.Command {
 		ArgsUsage: "RECIPE",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "output format: text or json", EnvVars: []string{"STRATA_FORMAT"}},
-			&cli.BoolFlag{Name: "no-cache-check", Usage: "do not open the store to look for cached images"},
-		}, sourceFlags()...),
+			&cli.BoolFlag{Name: "no-cache-check", Usage: "do not look for cached images (neither the store nor the registry)"},
+			&cli.BoolFlag{Name: "explain", Usage: "show the document the base key hashes"},
+		}, append(sourceFlags(), registryFlags()...)...),
 		Action: func(c *cli.Context) error {
 			file, err := oneArg(c, "RECIPE")
 			if err != nil {
@@ -37,6 +38,7 @@ func planCommand() *cli.Command {
 				return err
 			}
 			popts.Partial = popts.Offline
+			popts.Explain = c.Bool("explain")
 			if !c.Bool("no-cache-check") {
 				// Before any work: the re-exec starts the process again.
 				if err := enterUserNamespace(); err != nil {
@@ -52,7 +54,7 @@ func planCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				err = plan.CheckCache(store)
+				err = plan.CheckCache(c.Context, store, logger(c))
 				store.Close()
 				if err != nil {
 					return err

@@ -37,7 +37,7 @@ func pushCommand() *cli.Command {
 			d, err := build.Push(c.Context, image, dest, build.PushOptions{
 				Store:      storeOptions(c),
 				Log:        logger(c),
-				Progress:   c.App.ErrWriter,
+				Progress:   progress(c),
 				Registry:   reg,
 				DigestFile: c.String("digestfile"),
 			})

@@ -1,0 +1,88 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/strata-build/strata/recipes"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/transports/alltransports"
+	"go.podman.io/image/v5/types"
+)
+
+// errFromOffline says that base.from's digest is not known offline.
+var errFromOffline = errors.New("the digest of base.from is not known offline")
+
+// resolveFrom returns the digest base.from names today, which goes into
+// the base key: the manifest digest of a registry image (a HEAD request),
+// the sha256 of an oci layout's index or of an archive file. Scratch and
+// containers-storage images give "". The last digest of each registry
+// image is recorded under cacheDir for offline use.
+func resolveFrom(ctx context.Context, sys *types.SystemContext, from, cacheDir string, offline bool) (string, error) {
+	switch {
+	case from == "" || from == recipes.Scratch, strings.HasPrefix(from, "containers-storage:"):
+		return "", nil
+	case strings.HasPrefix(from, "oci:"):
+		dir, _, _ := strings.Cut(strings.TrimPrefix(from, "oci:"), ":")
+		return fileDigest(filepath.Join(dir, "index.json"))
+	case strings.HasPrefix(from, "oci-archive:"), strings.HasPrefix(from, "docker-archive:"):
+		_, rest, _ := strings.Cut(from, ":")
+		file, _, _ := strings.Cut(rest, ":")
+		return fileDigest(file)
+	}
+	name := strings.TrimPrefix(from, "docker://")
+	named, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return "", fmt.Errorf("base.from %q: %w", from, err)
+	}
+	if d, ok := named.(reference.Digested); ok {
+		return d.Digest().String(), nil
+	}
+	named = reference.TagNameOnly(named)
+	record := filepath.Join(cacheDir, "from", recordKey(named.String()))
+	if offline {
+		data, err := os.ReadFile(record)
+		if err != nil {
+			return "", fmt.Errorf("%w: %s was never resolved here; run once without --offline", errFromOffline, named)
+		}
+		return strings.TrimSpace(string(data)), nil
+	}
+	ref, err := alltransports.ParseImageName("docker://" + named.String())
+	if err != nil {
+		return "", err
+	}
+	d, err := docker.GetDigest(ctx, sys, ref)
+	if err != nil {
+		return "", fmt.Errorf("resolving base.from %s: %w", named, registryError(sys, reference.Domain(named), err))
+	}
+	if err := os.MkdirAll(filepath.Dir(record), 0o755); err == nil {
+		_ = os.WriteFile(record, []byte(d.String()+"\n"), 0o644)
+	}
+	return d.String(), nil
+}
+
+func recordKey(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:8])
+}
+
+func fileDigest(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("reading base.from: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("reading base.from: %w", err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/sirupsen/logrus"
+	"github.com/strata-build/strata/build"
+	"github.com/strata-build/strata/layers"
+	"github.com/strata-build/strata/recipes"
+	"github.com/urfave/cli/v2"
+)
+
+func lockCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "lock",
+		Usage:     "resolve the base set to exact RPMs with dnf, without installing, and write RECIPE.lock",
+		ArgsUsage: "RECIPE",
+		Description: "The lock lists, per architecture, the name, epoch, version, release, arch, repository and sha256 of\n" +
+			"every RPM of the base. While it exists, builds install exactly those and the base key includes it.\n" +
+			"Stdout: what changed, one line per package (+ added, - removed, ~ changed).",
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "update", Usage: "replace an existing lock with what the repositories offer now"},
+		}, append(sourceFlags(), registryFlags()...)...),
+		Action: func(c *cli.Context) error {
+			file, err := oneArg(c, "RECIPE")
+			if err != nil {
+				return err
+			}
+			r, err := recipes.LoadFile(file)
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(build.LockFile(r)); err == nil && !c.Bool("update") {
+				return fmt.Errorf("%w: %s exists: pass --update to refresh it", build.ErrUsage, build.LockFile(r))
+			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			popts, err := planOptions(c)
+			if err != nil {
+				return err
+			}
+			popts.IgnoreLock = true
+			if err := enterUserNamespace(); err != nil {
+				return err
+			}
+			plan, err := build.Prepare(c.Context, r, popts)
+			if err != nil {
+				return err
+			}
+			log := logger(c)
+			changes, err := plan.Lock(c.Context, &layers.Env{Log: log, Output: progress(c)})
+			if err != nil {
+				return err
+			}
+			for _, line := range changes {
+				fmt.Fprintln(c.App.Writer, line)
+			}
+			log.WithFields(logrus.Fields{"changes": len(changes)}).Infof("wrote %s", build.LockFile(r))
+			return nil
+		},
+	}
+}

@@ -1,0 +1,485 @@
+package layers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/sirupsen/logrus"
+	"github.com/strata-build/strata/internal/fixtures"
+	"github.com/strata-build/strata/recipes"
+	"github.com/strata-build/strata/recipes/targets"
+)
+
+func sum(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func sampleLock() *Lock {
+	return &Lock{
+		Version:  LockVersion,
+		Target:   "fedora-43",
+		Packages: []string{"demo-a", "python3dist(requests) >= 2"},
+		Arches: map[string][]LockedPackage{
+			"x86_64": {
+				{Name: "demo-a", Epoch: 0, Version: "1.0", Release: "1", Arch: "x86_64", Repo: "fixtures", SHA256: sum("a")},
+				{Name: "demo-b", Epoch: 2, Version: "1.0", Release: "3.fc43", Arch: "noarch", Repo: "updates", SHA256: sum("b")},
+			},
+			"aarch64": {
+				{Name: "demo-a", Epoch: 0, Version: "1.0", Release: "1", Arch: "aarch64", Repo: "fixtures", SHA256: sum("c")},
+			},
+		},
+	}
+}
+
+func TestLockRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "web.lock")
+	l := sampleLock()
+	if err := l.Write(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadLock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(l, got); d != "" {
+		t.Errorf("read back (-want +got):\n%s", d)
+	}
+	first, _ := os.ReadFile(path)
+	if !bytes.HasSuffix(first, []byte("}\n")) || !bytes.Contains(first, []byte("\n  \"target\": \"fedora-43\",\n")) {
+		t.Errorf("not 2-space indented JSON with a trailing newline:\n%s", first)
+	}
+	if !bytes.Contains(first, []byte(`"python3dist(requests) >= 2"`)) {
+		t.Errorf("HTML-escaped:\n%s", first)
+	}
+
+	// The same lock, built in another order, gives the same bytes.
+	shuffled := sampleLock()
+	shuffled.Packages = []string{"python3dist(requests)>=2", "demo-a"}
+	x := shuffled.Arches["x86_64"]
+	x[0], x[1] = x[1], x[0]
+	if err := shuffled.Write(path); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := os.ReadFile(path)
+	if !bytes.Equal(first, second) {
+		t.Errorf("written twice, different bytes:\n%s\n%s", first, second)
+	}
+	if shuffled.Digest() != l.Digest() {
+		t.Errorf("order changed the digest")
+	}
+	if !strings.HasPrefix(l.Digest(), "sha256:") || len(l.Digest()) != len("sha256:")+64 {
+		t.Errorf("digest %q", l.Digest())
+	}
+	changed := sampleLock()
+	changed.Arches["x86_64"][0].SHA256 = sum("other")
+	if changed.Digest() == l.Digest() {
+		t.Errorf("another sha256 kept the digest")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("temporary files left beside the lock: %v", entries)
+	}
+	if pkgs, ok := got.For("aarch64"); !ok || len(pkgs) != 1 {
+		t.Errorf("For(aarch64) = %v, %v", pkgs, ok)
+	}
+	if _, ok := got.For("s390x"); ok {
+		t.Errorf("For(s390x) found")
+	}
+
+	invalid := sampleLock()
+	invalid.Arches["x86_64"][0].Release = ""
+	if err := invalid.Write(filepath.Join(dir, "bad.lock")); err == nil {
+		t.Errorf("an invalid lock was written")
+	}
+}
+
+func TestReadLockErrors(t *testing.T) {
+	dir := t.TempDir()
+	var good bytes.Buffer
+	{
+		path := filepath.Join(dir, "good.lock")
+		if err := sampleLock().Write(path); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(path)
+		good.Write(b)
+	}
+	for name, tc := range map[string]struct {
+		content string
+		want    string
+	}{
+		"bad JSON":       {`{"version": 1,`, "invalid JSON"},
+		"syntax":         {"{\n\"version\": 1 \"target\": \"x\"}", "invalid JSON at line 2"},
+		"unknown field":  {strings.Replace(good.String(), `"target"`, `"colour": "red", "target"`, 1), `unknown field "colour"`},
+		"wrong version":  {strings.Replace(good.String(), `"version": 1`, `"version": 2`, 1), "format version 2 is not supported"},
+		"no version":     {strings.Replace(good.String(), `"version": 1,`, ``, 1), "no format version"},
+		"bad sha256":     {strings.Replace(good.String(), sum("a"), "abc", 1), `sha256 "abc" is not 64 lowercase hex`},
+		"upper sha256":   {strings.Replace(good.String(), sum("a"), strings.ToUpper(sum("a")), 1), "is not 64 lowercase hex"},
+		"empty name":     {strings.Replace(good.String(), `"name": "demo-b"`, `"name": ""`, 1), "name \"\" is empty"},
+		"empty version":  {strings.Replace(good.String(), `"version": "1.0"`, `"version": ""`, 1), "version \"\" is empty"},
+		"wrong type":     {strings.Replace(good.String(), `"epoch": 2`, `"epoch": "2"`, 1), `line 32: field "arches.epoch": string where int is expected`},
+		"trailing data":  {good.String() + "{}", "after the JSON object"},
+		"no arches":      {`{"version": 1, "target": "fedora-43", "packages": ["a"], "arches": {}}`, "no arches"},
+		"no packages":    {`{"version": 1, "target": "fedora-43", "packages": [], "arches": {}}`, "no packages"},
+		"listed twice":   {raw(t, func(l *Lock) { l.Arches["x86_64"][1] = l.Arches["x86_64"][0] }), "arch x86_64: package 2 (demo-a): demo-a.x86_64 is listed twice"},
+		"another format": {`[1, 2]`, "not a lock file: a JSON array where an object is expected"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".lock")
+			if err := os.WriteFile(path, []byte(tc.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ReadLock(path)
+			if err == nil {
+				t.Fatalf("no error for:\n%s", tc.content)
+			}
+			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q: want the file name and %q", err, tc.want)
+			}
+		})
+	}
+	_, err := ReadLock(filepath.Join(dir, "missing.lock"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// raw returns the JSON of the sample lock changed by change, unchecked.
+func raw(t *testing.T, change func(*Lock)) string {
+	l := sampleLock()
+	change(l)
+	b, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestLockDiff(t *testing.T) {
+	pkg := func(name string, epoch int, ver, rel, arch, repo, content string) LockedPackage {
+		return LockedPackage{Name: name, Epoch: epoch, Version: ver, Release: rel, Arch: arch, Repo: repo, SHA256: sum(content)}
+	}
+	lock := func(pkgs ...LockedPackage) *Lock {
+		return &Lock{Version: LockVersion, Target: "fedora-43", Packages: []string{"x"}, Arches: map[string][]LockedPackage{"x86_64": pkgs}}
+	}
+	old := lock(
+		pkg("bash", 0, "5.2", "1.fc43", "x86_64", "fedora", "bash1"),
+		pkg("glibc", 0, "2.40", "1.fc43", "x86_64", "fedora", "glibc1"),
+		pkg("perl", 4, "5.40", "1.fc43", "x86_64", "fedora", "perl1"),
+		pkg("same", 0, "1", "1", "noarch", "fedora", "same"),
+		pkg("zlib", 0, "1.3", "1.fc43", "x86_64", "fedora", "zlib1"),
+		pkg("moved", 0, "1", "1", "noarch", "fedora", "moved"),
+		pkg("rebuilt", 0, "1", "1", "noarch", "fedora", "rebuilt1"),
+	)
+	for _, tc := range []struct {
+		name string
+		new  *Lock
+		old  *Lock
+		arch string
+		want []string
+	}{
+		{"nil old", lock(pkg("b", 1, "2", "3", "noarch", "r", "b"), pkg("a", 0, "1", "1", "x86_64", "r", "a")), nil, "x86_64",
+			[]string{"+ a 1-1.x86_64 (r)", "+ b 1:2-3.noarch (r)"}},
+		{"same", old, old, "x86_64", []string{}},
+		{"other arch", old, nil, "aarch64", []string{}},
+		{"changes", lock(
+			pkg("bash", 0, "5.2", "2.fc43", "x86_64", "updates", "bash2"),
+			pkg("curl", 0, "8.9", "1.fc43", "x86_64", "updates", "curl"),
+			pkg("glibc", 0, "2.40", "1.fc43", "x86_64", "fedora", "glibc1"),
+			pkg("glibc", 0, "2.40", "1.fc43", "i686", "fedora", "glibc32"),
+			pkg("perl", 5, "5.40", "1.fc43", "x86_64", "fedora", "perl1"),
+			pkg("same", 0, "1", "1", "noarch", "fedora", "same"),
+			pkg("moved", 0, "1", "1", "noarch", "updates", "moved"),
+			pkg("rebuilt", 0, "1", "1", "noarch", "fedora", "rebuilt2"),
+		), old, "x86_64", []string{
+			"~ bash 5.2-1.fc43 -> 5.2-2.fc43",
+			"+ curl 8.9-1.fc43.x86_64 (updates)",
+			"+ glibc 2.40-1.fc43.i686 (fedora)",
+			"~ moved 1-1 (repo fedora -> updates)",
+			"~ perl 4:5.40-1.fc43 -> 5:5.40-1.fc43",
+			"~ rebuilt 1-1 -> 1-1 (rebuilt: new sha256)",
+			"- zlib 1.3-1.fc43.x86_64",
+		}},
+		{"all removed", lock(pkg("same", 0, "1", "1", "noarch", "fedora", "same")), lock(pkg("bash", 2, "5.2", "1", "x86_64", "fedora", "bash1"), pkg("same", 0, "1", "1", "noarch", "fedora", "same")), "x86_64",
+			[]string{"- bash 2:5.2-1.x86_64"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.new.Diff(tc.old, tc.arch)
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("diff (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestLockNEVRA(t *testing.T) {
+	for _, tc := range []struct {
+		p    LockedPackage
+		want string
+	}{
+		{LockedPackage{Name: "foo", Version: "1.0", Release: "1", Arch: "x86_64"}, "foo-0:1.0-1.x86_64"},
+		{LockedPackage{Name: "perl-libs", Epoch: 4, Version: "5.40.0", Release: "512.fc43", Arch: "x86_64"}, "perl-libs-4:5.40.0-512.fc43.x86_64"},
+		{LockedPackage{Name: "python3-pip", Version: "24.2", Release: "1.fc43", Arch: "noarch"}, "python3-pip-0:24.2-1.fc43.noarch"},
+	} {
+		if got := tc.p.NEVRA(); got != tc.want {
+			t.Errorf("NEVRA() = %q, want %q", got, tc.want)
+		}
+	}
+}
+
+func TestLockHostArch(t *testing.T) {
+	want := map[string]string{"amd64": "x86_64", "arm64": "aarch64", "ppc64le": "ppc64le", "s390x": "s390x"}[runtime.GOARCH]
+	if got := HostArch(); got != want {
+		t.Errorf("HostArch() = %q on %s, want %q", got, runtime.GOARCH, want)
+	}
+	if runtime.GOARCH == "amd64" && HostArch() != "x86_64" {
+		t.Errorf("HostArch() = %q", HostArch())
+	}
+}
+
+// lockEnv is an Env for resolving and installing: dnf's output and debug
+// lines go to the test log.
+func lockEnv(t *testing.T) *Env {
+	log := logrus.New()
+	log.SetLevel(logrus.DebugLevel)
+	log.SetOutput(testWriter{t})
+	return &Env{Log: log, Output: io.Discard}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func TestResolveLockModes(t *testing.T) {
+	_, err := ResolveLock(context.Background(), lockEnv(t), BaseSpec{Mode: recipes.InstallContainer, Packages: []string{"bash"}})
+	if err == nil || !strings.Contains(err.Error(), "base.install: installroot") {
+		t.Errorf("container mode: %v", err)
+	}
+	_, err = ResolveLock(context.Background(), lockEnv(t), BaseSpec{Mode: "chroot", Packages: []string{"bash"}})
+	if err == nil || !strings.Contains(err.Error(), "unknown install mode") {
+		t.Errorf("unknown mode: %v", err)
+	}
+	_, err = ResolveLock(context.Background(), lockEnv(t), BaseSpec{Mode: recipes.InstallRoot})
+	if err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("empty base set: %v", err)
+	}
+}
+
+func needDNF(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("dnf --installroot needs root here (make test-unit runs as root)")
+	}
+	for _, tool := range []string{"dnf", "rpm", "rpmbuild", "createrepo_c"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found: run make deps", tool)
+		}
+	}
+}
+
+// TestLockResolveAndInstall resolves locks with the real dnf against
+// fixture repositories, and proves what the installers rely on: dnf
+// install NAME-E:V-R.A installs exactly that version when a newer one is
+// in the repositories, and a NEVRA missing from them fails as "not found".
+func TestLockResolveAndInstall(t *testing.T) {
+	needDNF(t)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	one, two := filepath.Join(dir, "one"), filepath.Join(dir, "two")
+	// rpmbuild makes one subpackage per name, so two versions of demo-a
+	// need two repositories.
+	var pkgs []fixtures.Package
+	if _, err := os.Stat(fixtures.BusyboxPath); err == nil {
+		pkgs = fixtures.Base() // present, but nothing requires them
+	}
+	pkgs = append(pkgs,
+		fixtures.Package{Name: "demo-a", Version: "1.0", Requires: []string{"demo-b"}, Files: map[string]string{"/usr/share/demo/a": "1.0\n"}},
+		fixtures.Package{Name: "demo-b", Version: "1.0", Files: map[string]string{"/usr/share/demo/b": "b\n"}},
+	)
+	if err := fixtures.BuildRepo(one, pkgs, 1700000000); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixtures.BuildRepo(two, []fixtures.Package{
+		{Name: "demo-a", Version: "2.0", Requires: []string{"demo-b"}, Files: map[string]string{"/usr/share/demo/a": "2.0\n"}},
+	}, 1700000000); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fixture repositories built in %v", time.Since(start).Round(time.Millisecond))
+	noGPG := false
+	repoOne := recipes.Repo{ID: "one", BaseURL: "file://" + one, GPGCheck: &noGPG}
+	repoTwo := recipes.Repo{ID: "two", BaseURL: "file://" + two, GPGCheck: &noGPG}
+	env := lockEnv(t)
+
+	// Nothing of a resolution is left behind in TMPDIR.
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	defer func() {
+		if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
+			t.Errorf("left in TMPDIR: %v", entries)
+		}
+	}()
+
+	fileSum := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.Sum256(b)
+		return hex.EncodeToString(h[:])
+	}
+	arch := HostArch()
+
+	step := time.Now()
+	v1, err := ResolveLock(ctx, env, BaseSpec{Target: "fedora-43", Mode: recipes.InstallRoot, Repos: []recipes.Repo{repoOne}, Packages: []string{"demo-a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("resolved in %v", time.Since(step).Round(time.Millisecond))
+	want := []LockedPackage{
+		{Name: "demo-a", Version: "1.0", Release: "1", Arch: arch, Repo: "one", SHA256: fileSum(filepath.Join(one, arch, "demo-a-1.0-1."+arch+".rpm"))},
+		{Name: "demo-b", Version: "1.0", Release: "1", Arch: arch, Repo: "one", SHA256: fileSum(filepath.Join(one, arch, "demo-b-1.0-1."+arch+".rpm"))},
+	}
+	if d := cmp.Diff(want, v1); d != "" {
+		t.Fatalf("lock from repository one (-want +got):\n%s", d)
+	}
+
+	// With demo-a 2.0 in a second repository, the lock takes it; demo-b
+	// still comes from one.
+	v2, err := ResolveLock(ctx, env, BaseSpec{Target: "fedora-43", Repos: []recipes.Repo{repoTwo, repoOne}, Packages: []string{"demo-a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want[0] = LockedPackage{Name: "demo-a", Version: "2.0", Release: "1", Arch: arch, Repo: "two", SHA256: fileSum(filepath.Join(two, arch, "demo-a-2.0-1."+arch+".rpm"))}
+	if d := cmp.Diff(want, v2); d != "" {
+		t.Fatalf("lock from repositories one and two (-want +got):\n%s", d)
+	}
+	old := &Lock{Version: LockVersion, Target: "fedora-43", Packages: []string{"demo-a"}, Arches: map[string][]LockedPackage{arch: v1}}
+	updated := &Lock{Version: LockVersion, Target: "fedora-43", Packages: []string{"demo-a"}, Arches: map[string][]LockedPackage{arch: v2}}
+	if d := cmp.Diff([]string{"~ demo-a 1.0-1 -> 2.0-1"}, updated.Diff(old, arch)); d != "" {
+		t.Errorf("update diff (-want +got):\n%s", d)
+	}
+	if err := old.Write(filepath.Join(dir, "demo.lock")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadLock(filepath.Join(dir, "demo.lock")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "demo.lock")); err == nil {
+		t.Logf("demo.lock:\n%s", b)
+	}
+
+	// The same packages in two repositories: the lock records the one dnf
+	// took them from (with equal priority and cost, the id that sorts
+	// first), as its transaction table shows.
+	mirror := recipes.Repo{ID: "a-mirror", BaseURL: "file://" + one, GPGCheck: &noGPG}
+	var table bytes.Buffer
+	menv := *env
+	menv.Output = &table
+	v3, err := ResolveLock(ctx, &menv, BaseSpec{Repos: []recipes.Repo{repoOne, mirror}, Packages: []string{"demo-a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range v3 {
+		if p.Repo != "a-mirror" {
+			t.Errorf("%s from %q, want a-mirror", p.NEVRA(), p.Repo)
+		}
+		if !regexp.MustCompile(`(?m)^ ` + p.Name + `\s+` + p.Arch + `\s+1\.0-1\s+a-mirror\s`).Match(table.Bytes()) {
+			t.Errorf("dnf did not take %s from a-mirror:\n%s", p.Name, table.String())
+		}
+	}
+
+	// A package missing from the repositories is a clear error.
+	_, err = ResolveLock(ctx, env, BaseSpec{Repos: []recipes.Repo{repoOne}, Packages: []string{"demo-missing"}})
+	if err == nil || !strings.Contains(err.Error(), `package "demo-missing" not found in the repositories "one"`) {
+		t.Errorf("missing package: %v", err)
+	}
+
+	// The installroot installer, given the NEVRAs of the 1.0 lock with 2.0
+	// available, installs exactly 1.0.
+	target, err := targets.Lookup("fedora-43")
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := func(name string, nevras []string) (string, error) {
+		work := filepath.Join(dir, name)
+		root := filepath.Join(work, "root")
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		w := &Work{Root: root, Target: target, Repos: []recipes.Repo{repoOne, repoTwo}, TempDir: work, Env: env}
+		return root, installRoot{}.Install(ctx, w, nevras)
+	}
+	var nevras []string
+	for _, p := range v1 {
+		nevras = append(nevras, p.NEVRA())
+	}
+	step = time.Now()
+	root, err := install("pinned", nevras)
+	if err != nil {
+		t.Fatalf("installing %v: %v", nevras, err)
+	}
+	t.Logf("installed %v in %v", nevras, time.Since(step).Round(time.Millisecond))
+	out, err := exec.Command("rpm", "--root", root, "--dbpath", target.RPMDBPath, "-qa", "--qf", "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\n").Output()
+	if err != nil {
+		t.Fatalf("rpm -qa: %v", err)
+	}
+	got := strings.Fields(string(out))
+	if d := cmp.Diff([]string{"demo-a-0:1.0-1." + arch, "demo-b-0:1.0-1." + arch}, sortedCopy(got)); d != "" {
+		t.Errorf("installed (-want +got):\n%s", d)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "usr/share/demo/a")); err != nil || string(b) != "1.0\n" {
+		t.Errorf("/usr/share/demo/a = %q, %v", b, err)
+	}
+	if out, err := exec.Command("rpm", "--root", root, "--dbpath", target.RPMDBPath, "-q", "demo-a").Output(); err != nil || strings.TrimSpace(string(out)) != "demo-a-1.0-1."+arch {
+		t.Errorf("rpm -q demo-a = %q, %v", out, err)
+	}
+
+	// A locked NEVRA no longer in the repositories fails as not found.
+	_, err = install("missing", []string{"demo-a-0:1.5-1." + arch, "demo-b-0:1.0-1." + arch})
+	if err == nil || !strings.Contains(err.Error(), `package "demo-a-0:1.5-1.`+arch+`" not found in the repositories`) {
+		t.Errorf("missing NEVRA: %v", err)
+	}
+	// So does the right version with another epoch.
+	_, err = install("epoch", []string{"demo-a-1:1.0-1." + arch})
+	if err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("NEVRA with another epoch: %v", err)
+	}
+
+	// Cancelled: no dnf run, an error that says so.
+	cctx, ccancel := context.WithCancel(ctx)
+	ccancel()
+	if _, err := ResolveLock(cctx, env, BaseSpec{Repos: []recipes.Repo{repoOne}, Packages: []string{"demo-a"}}); err == nil || !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+	t.Logf("total %v", time.Since(start).Round(time.Millisecond))
+}
+
+func sortedCopy(s []string) []string {
+	c := append([]string(nil), s...)
+	sort.Strings(c)
+	return c
+}
