@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/strata-build/strata/build"
-	"github.com/strata-build/strata/recipes"
 	"github.com/urfave/cli/v2"
 )
 
@@ -23,11 +22,7 @@ func buildCommand() *cli.Command {
 			&cli.StringFlag{Name: "digestfile", Usage: "with --push, write the pushed manifest's digest to `FILE`"},
 		}, append(sourceFlags(), registryFlags()...)...),
 		Action: func(c *cli.Context) error {
-			file, err := oneArg(c, "RECIPE")
-			if err != nil {
-				return err
-			}
-			r, err := recipes.LoadFile(file)
+			r, err := recipeArg(c)
 			if err != nil {
 				return err
 			}

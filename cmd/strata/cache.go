@@ -8,7 +8,6 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/strata-build/strata/build"
-	"github.com/strata-build/strata/internal/stores"
 	"github.com/strata-build/strata/recipes"
 	"github.com/urfave/cli/v2"
 )
@@ -32,10 +31,7 @@ func cacheCommand() *cli.Command {
 					if c.NArg() > 0 {
 						return fmt.Errorf("%w: cache ls takes no arguments", build.ErrUsage)
 					}
-					if err := enterUserNamespace(); err != nil {
-						return err
-					}
-					store, err := stores.Open(storeOptions(c), logger(c))
+					store, err := openStore(c)
 					if err != nil {
 						return err
 					}
@@ -81,10 +77,7 @@ func cacheCommand() *cli.Command {
 					if keep < 0 && older == 0 {
 						return fmt.Errorf("%w: say what to remove: --keep N and/or --older-than AGE", build.ErrUsage)
 					}
-					if err := enterUserNamespace(); err != nil {
-						return err
-					}
-					store, err := stores.Open(storeOptions(c), logger(c))
+					store, err := openStore(c)
 					if err != nil {
 						return err
 					}

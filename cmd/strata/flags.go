@@ -12,6 +12,7 @@ import (
 	"github.com/strata-build/strata/build"
 	"github.com/strata-build/strata/internal/gitsrc"
 	"github.com/strata-build/strata/internal/stores"
+	"github.com/strata-build/strata/recipes"
 	"github.com/urfave/cli/v2"
 	"go.podman.io/storage/pkg/unshare"
 )
@@ -24,6 +25,24 @@ func oneArg(c *cli.Context, name string) (string, error) {
 		return "", fmt.Errorf("%w: missing %s argument (see strata %s --help)", build.ErrUsage, name, c.Command.Name)
 	}
 	return "", fmt.Errorf("%w: want one %s argument, got %d", build.ErrUsage, name, c.NArg())
+}
+
+// recipeArg loads the recipe named by the command's one argument.
+func recipeArg(c *cli.Context) (*recipes.Recipe, error) {
+	file, err := oneArg(c, "RECIPE")
+	if err != nil {
+		return nil, err
+	}
+	return recipes.LoadFile(file)
+}
+
+// openStore enters the user namespace when needed and opens the store;
+// the caller must Close it.
+func openStore(c *cli.Context) (*stores.Store, error) {
+	if err := enterUserNamespace(); err != nil {
+		return nil, err
+	}
+	return stores.Open(storeOptions(c), logger(c))
 }
 
 func storeOptions(c *cli.Context) stores.Options {

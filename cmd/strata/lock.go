@@ -9,7 +9,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/build"
 	"github.com/strata-build/strata/layers"
-	"github.com/strata-build/strata/recipes"
 	"github.com/urfave/cli/v2"
 )
 
@@ -25,11 +24,7 @@ func lockCommand() *cli.Command {
 			&cli.BoolFlag{Name: "update", Usage: "replace an existing lock with what the repositories offer now"},
 		}, append(sourceFlags(), registryFlags()...)...),
 		Action: func(c *cli.Context) error {
-			file, err := oneArg(c, "RECIPE")
-			if err != nil {
-				return err
-			}
-			r, err := recipes.LoadFile(file)
+			r, err := recipeArg(c)
 			if err != nil {
 				return err
 			}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/strata-build/strata/build"
 	"github.com/strata-build/strata/internal/stores"
-	"github.com/strata-build/strata/recipes"
 	"github.com/urfave/cli/v2"
 )
 
@@ -21,15 +20,11 @@ func planCommand() *cli.Command {
 			&cli.BoolFlag{Name: "explain", Usage: "show the document the base key hashes"},
 		}, append(sourceFlags(), registryFlags()...)...),
 		Action: func(c *cli.Context) error {
-			file, err := oneArg(c, "RECIPE")
-			if err != nil {
-				return err
-			}
 			format := c.String("format")
 			if format != "text" && format != "json" {
 				return fmt.Errorf("%w: invalid --format %q: want text or json", build.ErrUsage, format)
 			}
-			r, err := recipes.LoadFile(file)
+			r, err := recipeArg(c)
 			if err != nil {
 				return err
 			}

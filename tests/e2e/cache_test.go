@@ -238,3 +238,35 @@ func TestCacheLsPrune(t *testing.T) {
 		t.Errorf("the image built on the pruned base printed %q", out)
 	}
 }
+
+// TestCacheRegistryRace: two fresh runners build the same new base at
+// once and share it through one registry: both succeed with one image.
+func TestCacheRegistryRace(t *testing.T) {
+	reg := startRegistry(t, registryOptions{})
+	p := newProject(t, filepath.Join(t.TempDir(), "webapp"))
+	file := cachedRecipe(t, p.repo.Dir, repoDir, fmt.Sprintf("push:\n  cache: %s/e2e/race\n", reg.Host), "busybox, demo-data")
+	var wg sync.WaitGroup
+	results := make([]result, 2)
+	for i := range results {
+		s := newStore(t)
+		env := cacheEnv(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = strata(t, s, env, "build", "--tls-verify=false", file)
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.code != 0 {
+			t.Fatalf("runner %d: exit %d\n%s", i, r.code, r.stderr)
+		}
+	}
+	if results[0].stdout != results[1].stdout {
+		t.Errorf("the runners made %q and %q", results[0].stdout, results[1].stdout)
+	}
+	plan := planJSON(t, newStore(t), cacheEnv(t), "--tls-verify=false", file)
+	if c := plan.Base.Cache; c.Decision != "hit" || c.Where != "registry" {
+		t.Errorf("after the race the registry has no usable base: %+v", c)
+	}
+}
