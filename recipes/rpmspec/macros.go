@@ -501,60 +501,16 @@ func (e *engine) doDefine(s string, global bool, depth int) (int, error) {
 		body.WriteString(s[i+1 : end])
 		i = end + 1
 	} else {
-		bc, pc, xc := 0, 0, 0
-		for i < len(s) && (bc > 0 || pc > 0 || xc > 0 || (s[i] != '\n' && s[i] != '\r')) {
-			switch s[i] {
-			case '\\':
-				if i+1 < len(s) {
-					i++
-				}
-			case '%':
-				if i+1 < len(s) {
-					switch s[i+1] {
-					case '{':
-						body.WriteByte(s[i])
-						i++
-						bc++
-					case '(':
-						body.WriteByte(s[i])
-						i++
-						pc++
-					case '[':
-						body.WriteByte(s[i])
-						i++
-						xc++
-					case '%':
-						body.WriteByte(s[i])
-						i++
-					}
-				}
-			case '{':
-				if bc > 0 {
-					bc++
-				}
-			case '}':
-				if bc > 0 {
-					bc--
-				}
-			case '(':
-				if pc > 0 {
-					pc++
-				}
-			case ')':
-				if pc > 0 {
-					pc--
-				}
-			case '[':
-				if xc > 0 {
-					xc++
-				}
-			case ']':
-				if xc > 0 {
-					xc--
-				}
+		n := nesting{brackets: true}
+		for i < len(s) && (n.open() || (s[i] != '\n' && s[i] != '\r')) {
+			if s[i] == '\\' && i+1 < len(s) {
+				body.WriteByte(s[i+1]) // the escaped character, without the backslash
+				i += 2
+				continue
 			}
-			body.WriteByte(s[i])
-			i++
+			k := n.scan(s, i)
+			body.WriteString(s[i : i+k])
+			i += k
 		}
 	}
 	b := strings.TrimRight(body.String(), " \t\r\n")

@@ -75,49 +75,80 @@ func (p *parser) reading() bool {
 // a trailing backslash or an unclosed %{ or %( (rpm's
 // copyNextLineFromOFI).
 func needMore(s string) bool {
-	bc, pc, nc := 0, 0, false
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
+	var n nesting
+	nc := false
+	for i := 0; i < len(s); {
+		if s[i] == '\\' {
 			// Only a backslash ending the text continues it; earlier
 			// escaped newlines were joined already.
-			if i+1 == len(s) {
-				nc = true
-			}
-			i++
-		case '%':
-			if i+1 < len(s) {
-				switch s[i+1] {
-				case '{':
-					i++
-					bc++
-				case '(':
-					i++
-					pc++
-				case '%':
-					i++
+			nc = nc || i+1 == len(s)
+			i += 2
+			continue
+		}
+		i += n.scan(s, i)
+	}
+	return n.open() || nc
+}
+
+// nesting follows rpm's counting of open %{...}, %(...) and, in macro
+// bodies, %[...] groups, where plain braces, parentheses and brackets
+// count only inside a group of their kind.
+type nesting struct {
+	brace, paren, bracket int
+	brackets              bool // count %[ ] too
+}
+
+// scan accounts for the text at s[i] and returns how many bytes it took:
+// 2 for %{, %(, %[ and %%, else 1.
+func (n *nesting) scan(s string, i int) int {
+	switch s[i] {
+	case '%':
+		if i+1 < len(s) {
+			switch s[i+1] {
+			case '{':
+				n.brace++
+				return 2
+			case '(':
+				n.paren++
+				return 2
+			case '[':
+				if n.brackets {
+					n.bracket++
+					return 2
 				}
-			}
-		case '{':
-			if bc > 0 {
-				bc++
-			}
-		case '}':
-			if bc > 0 {
-				bc--
-			}
-		case '(':
-			if pc > 0 {
-				pc++
-			}
-		case ')':
-			if pc > 0 {
-				pc--
+			case '%':
+				return 2
 			}
 		}
+	case '{':
+		if n.brace > 0 {
+			n.brace++
+		}
+	case '}':
+		if n.brace > 0 {
+			n.brace--
+		}
+	case '(':
+		if n.paren > 0 {
+			n.paren++
+		}
+	case ')':
+		if n.paren > 0 {
+			n.paren--
+		}
+	case '[':
+		if n.bracket > 0 {
+			n.bracket++
+		}
+	case ']':
+		if n.bracket > 0 {
+			n.bracket--
+		}
 	}
-	return bc > 0 || pc > 0 || nc
+	return 1
 }
+
+func (n *nesting) open() bool { return n.brace > 0 || n.paren > 0 || n.bracket > 0 }
 
 func (p *parser) run(src string) error {
 	src = strings.ReplaceAll(src, "\r\n", "\n")
