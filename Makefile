@@ -30,13 +30,15 @@ deps: ## install the system packages and the rootless test user (idempotent; nee
 build: ## build bin/strata
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/strata
 
-.demo/repo/repodata/repomd.xml: internal/fixtures/rpmrepo.go hack/mkrepo/main.go
-	$(GO) run ./hack/mkrepo .demo/repo
+.demo/repo/repodata/repomd.xml: internal/fixtures/rpmrepo.go internal/fixtures/git.go hack/mkrepo/main.go
+	$(GO) run ./hack/mkrepo .demo
 
 demo: deps build .demo/repo/repodata/repomd.xml ## build the offline demo image from scratch and run it
 	$(BIN) build recipes/examples/demo.yaml
-	@echo "--- running localhost/demo with buildah and runc:"
-	@ctr=$$(buildah from --pull-never localhost/demo) && buildah run --runtime runc $$ctr /usr/bin/hello; rc=$$?; buildah rm $$ctr >/dev/null; exit $$rc
+	@echo "--- running localhost/demo:stg with buildah and runc:"
+	@ctr=$$(buildah from --pull-never localhost/demo:stg) && buildah run --runtime runc $$ctr sh -c 'hello && hello-app'; rc=$$?; buildah rm $$ctr >/dev/null; exit $$rc
+	@echo "--- the same build again: nothing changed, nothing rebuilt:"
+	$(BIN) build recipes/examples/demo.yaml
 
 $(DNF_IMAGE):
 	hack/debian-dnf-image.sh "$(DNF_IMAGE)" "$(DEBIAN_MIRROR)"
