@@ -107,7 +107,9 @@ func TestLock(t *testing.T) {
 	}
 
 	// A lock for another base set is stale, and says so.
-	os.WriteFile(file, []byte(strings.Replace(recipe("locked", "demo-lib, demo-hello"), "file://"+repoDir, "file://"+repo, 1)), 0o644)
+	if err := os.WriteFile(file, []byte(strings.Replace(recipe("locked", "demo-lib, demo-hello"), "file://"+repoDir, "file://"+repo, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if r := strata(t, s, nil, "build", file); r.code != 2 || !strings.Contains(r.stderr, "is stale: the base set changed (added: demo-hello; removed: none): run strata lock --update") {
 		t.Errorf("stale lock: exit %d\n%s", r.code, r.stderr)
 	}

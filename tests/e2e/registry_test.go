@@ -424,7 +424,7 @@ func (r *registry) BlobUploads(t *testing.T) []string {
 }
 
 // skopeoFlags returns the flags skopeo's inspect needs for the registry
-// (copy takes them with --src- or --dest-: see srcFlags and destFlags).
+// (copy takes them with --dest-: see destFlags).
 func (r *registry) skopeoFlags() []string {
 	var flags []string
 	if r.opts.TLS {
@@ -438,8 +438,6 @@ func (r *registry) skopeoFlags() []string {
 	return flags
 }
 
-// srcFlags are skopeoFlags for the source of skopeo copy.
-func (r *registry) srcFlags() []string { return prefixFlags("src", r.skopeoFlags()) }
 
 // destFlags are skopeoFlags for the destination of skopeo copy.
 func (r *registry) destFlags() []string { return prefixFlags("dest", r.skopeoFlags()) }
