@@ -111,3 +111,33 @@ func TestCLIReference(t *testing.T) {
 		t.Errorf("docs/cli.md is stale: run make docs")
 	}
 }
+
+// TestPlanPackitServiceOffline: the real deployment's example recipe is
+// explained without any network: its sources are listed unresolved, the
+// recipe's own packages with their lines, the internal projects named.
+func TestPlanPackitServiceOffline(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("STRATA_GIT_CACHE_DIR", "")
+	out, errs, code := runApp(t, "plan", "--offline", "--no-cache-check", "../../recipes/examples/packit-service.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	flat := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{
+		"profile: stg (branch main, tags stg, latest)",
+		"packit-service main ? ? /src https://github.com/packit/packit-service",
+		"https://github.com/packit/ogr",
+		"is not in the clone cache; run once without --offline",
+		"python3-mod_wsgi ../../recipes/examples/packit-service.yaml:32",
+		"python3dist(packit-service) the Python project of source packit-service",
+		"base key: unknown:",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	_, _, code = runApp(t, "plan", "--offline", "--no-cache-check", "--profile", "prod", "../../recipes/examples/packit-service.yaml")
+	if code != 0 {
+		t.Errorf("prod profile: exit %d", code)
+	}
+}
