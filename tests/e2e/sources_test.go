@@ -356,3 +356,23 @@ func TestSourcesToken(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSourcesInstallFails: a failing install command stops the build with
+// its source, command and output named; nothing is left behind or tagged.
+func TestSourcesInstallFails(t *testing.T) {
+	p := newProject(t, filepath.Join(t.TempDir(), "webapp"))
+	body, err := os.ReadFile(sourcesRecipe(t, p.repo.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := writeRecipe(t, strings.Replace(string(body), `install: [sh, -c, "cat app.py`, `install: [sh, -c, "echo setup.py is broken >&2; exit 3; cat app.py`, 1))
+	s := newStore(t)
+	r := strata(t, s, cacheEnv(t), "build", file)
+	if r.code != 1 || !strings.Contains(r.stderr, `running the install command of source "webapp" (sh -c echo setup.py is broken`) || !strings.Contains(r.stderr, "setup.py is broken") {
+		t.Errorf("exit %d\n%s", r.code, r.stderr)
+	}
+	if out := s.buildah(t, "images", "--format", "{{.Name}}:{{.Tag}}"); strings.Contains(out, "localhost/webapp:") {
+		t.Errorf("a failed build tagged an image:\n%s", out)
+	}
+	s.assertClean(t)
+}
