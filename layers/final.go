@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/buildah"
 	"go.podman.io/buildah/define"
@@ -160,27 +161,38 @@ func prepareFinal(ctx context.Context, env *Env, spec *FinalSpec, b *buildah.Bui
 		b.SetCreatedBy("strata: image configuration of recipe " + spec.Name)
 		return nil
 	}
+	root, err := b.Mount(b.MountLabel)
+	if err != nil {
+		return fmt.Errorf("mounting the working container: %w", err)
+	}
+	defer func() {
+		if err := b.Unmount(); err != nil {
+			env.Log.Warnf("unmounting working container %q: %v", b.Container, err)
+		}
+	}()
 	for _, src := range spec.Sources {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		env.Log.Infof("final: copying %s at %s to %s", src.Name, src.Commit[:12], src.Path)
-		err := b.Add(src.Path, false, buildah.AddAndCopyOptions{Chown: "0:0", ContextDir: src.Dir}, src.Dir)
-		if err != nil {
-			return fmt.Errorf("copying source %q to %q: %w", src.Name, src.Path, err)
+		if err := copyTree(root, src.Path, src.Dir, spec.Epoch); err != nil {
+			return fmt.Errorf("copying source %q: %w", src.Name, err)
 		}
 	}
-	tmp, err := os.MkdirTemp("", "strata-final-")
+	record, err := securejoin.SecureJoin(root, SourcesFile)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	record := filepath.Join(tmp, filepath.Base(SourcesFile))
-	if err := os.WriteFile(record, append(spec.SourcesJSON(), '\n'), 0o644); err != nil {
+	if err := mkdirAllOwned(root, filepath.Dir(record)); err != nil {
 		return err
 	}
-	if err := b.Add(SourcesFile, false, buildah.AddAndCopyOptions{Chown: "0:0", ContextDir: tmp}, record); err != nil {
+	if err := replaceWith(record, func() error {
+		return os.WriteFile(record, append(spec.SourcesJSON(), '\n'), 0o644)
+	}, false); err != nil {
 		return fmt.Errorf("writing %s: %w", SourcesFile, err)
+	}
+	if err := os.Chtimes(record, spec.Epoch, spec.Epoch); err != nil {
+		return err
 	}
 	var steps []string
 	for _, src := range spec.Sources {
