@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/strata-build/strata/internal/gitsrc"
@@ -178,10 +179,25 @@ func Prepare(ctx context.Context, r *recipes.Recipe, opts PlanOptions) (*Plan, e
 	gopts.Offline = opts.Offline
 	client := gitsrc.New(gopts)
 	var missing []string
-	for _, s := range r.Sources {
-		ps := PlanSource{Name: s.Name, Git: gitsrc.Redact(s.Git), Branch: branch, Path: s.Dest(),
+	// Sources are resolved and checked out side by side: each is mostly
+	// waiting on the network or the disk. Errors are reported in recipe
+	// order, the first one winning.
+	planned := make([]PlanSource, len(r.Sources))
+	errs := make([]error, len(r.Sources))
+	var wg sync.WaitGroup
+	for i, s := range r.Sources {
+		planned[i] = PlanSource{Name: s.Name, Git: gitsrc.Redact(s.Git), Branch: branch, Path: s.Dest(),
 			Deps: nonNil(s.Deps), Install: nonNil(s.Install)}
-		if err := resolveSource(ctx, client, s, &ps); err != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = resolveSource(ctx, client, s, &planned[i])
+		}()
+	}
+	wg.Wait()
+	for i, s := range r.Sources {
+		ps := planned[i]
+		if err := errs[i]; err != nil {
 			if opts.Partial && errors.Is(err, gitsrc.ErrOffline) {
 				ps.Problem = err.Error()
 				missing = append(missing, s.Name)

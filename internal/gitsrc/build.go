@@ -8,12 +8,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
@@ -80,19 +82,9 @@ func buildCheckout(ctx context.Context, src storer.EncodedObjectStorer, h plumbi
 		return Commit{}, fmt.Errorf("writing shallow file: %w", err)
 	}
 
-	wt, err := repo.Worktree()
+	executable, err := writeWorktree(ctx, repo, commit, dir)
 	if err != nil {
-		return Commit{}, fmt.Errorf("opening worktree: %w", err)
-	}
-	if err := wt.Reset(&git.ResetOptions{Commit: h, Mode: git.HardReset}); err != nil {
 		return Commit{}, fmt.Errorf("checking out %s: %w", h, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return Commit{}, err
-	}
-	executable, err := zeroIndexStat(repo)
-	if err != nil {
-		return Commit{}, err
 	}
 	when := commit.Committer.When.UTC()
 	if err := normalizeTree(dir, when, executable); err != nil {
@@ -181,28 +173,80 @@ func (w *ctxWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
-// zeroIndexStat rewrites the index without the stat data of this machine
-// (size, mode and hash are kept). The real git CLI sees the stat mismatch,
-// compares contents and still reports the worktree clean. It returns the
-// slash-separated paths of the executable files.
-func zeroIndexStat(repo *git.Repository) (map[string]bool, error) {
-	idx, err := repo.Storer.Index()
+// writeWorktree writes the files of commit into dir and an index for
+// them without stat data of this machine (names, modes, sizes and hashes
+// only: the real git CLI sees the stat mismatch, compares contents and
+// reports the worktree clean). It is go-git's hard reset without its
+// per-file status checks, which cost most of a checkout's time. It
+// returns the slash-separated paths of the executable files.
+func writeWorktree(ctx context.Context, repo *git.Repository, commit *object.Commit, dir string) (map[string]bool, error) {
+	tree, err := commit.Tree()
 	if err != nil {
-		return nil, fmt.Errorf("reading index: %w", err)
+		return nil, fmt.Errorf("reading the tree: %w", err)
 	}
+	idx := &index.Index{Version: 2}
 	executable := map[string]bool{}
-	for _, e := range idx.Entries {
-		e.CreatedAt = time.Time{}
-		e.ModifiedAt = time.Time{}
-		e.Dev, e.Inode, e.UID, e.GID = 0, 0, 0, 0
-		if e.Mode == filemode.Executable {
-			executable[e.Name] = true
+	made := map[string]bool{}
+	err = tree.Files().ForEach(func(f *object.File) error {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
+		path := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if parent := filepath.Dir(path); !made[parent] {
+			if err := os.MkdirAll(parent, 0o755); err != nil {
+				return err
+			}
+			made[parent] = true
+		}
+		switch f.Mode {
+		case filemode.Symlink:
+			target, err := f.Contents()
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(target, path); err != nil {
+				return err
+			}
+		case filemode.Regular, filemode.Deprecated, filemode.Executable:
+			perm := fs.FileMode(0o644)
+			if f.Mode == filemode.Executable {
+				perm = 0o755
+				executable[f.Name] = true
+			}
+			if err := writeBlob(f, path, perm); err != nil {
+				return err
+			}
+		default:
+			return nil // gitlinks (submodules) are not checked out
+		}
+		idx.Entries = append(idx.Entries, &index.Entry{Name: f.Name, Hash: f.Hash, Mode: f.Mode, Size: uint32(f.Size)})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	sort.Slice(idx.Entries, func(i, j int) bool { return idx.Entries[i].Name < idx.Entries[j].Name })
 	if err := repo.Storer.SetIndex(idx); err != nil {
 		return nil, fmt.Errorf("writing index: %w", err)
 	}
 	return executable, nil
+}
+
+func writeBlob(f *object.File, path string, perm fs.FileMode) error {
+	r, err := f.Reader()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, r); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // normalizeTree sets the modes and times of everything under root: regular

@@ -37,10 +37,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/sirupsen/logrus"
 )
@@ -272,6 +275,10 @@ func (c *Client) Checkout(ctx context.Context, remote, branch, hash string) (dir
 			c.logf(logrus.InfoLevel, "branch %q of %q moved to %s; using %s", branch, Redact(remote), tip, hash)
 		}
 		src = repo.Storer
+		if fast, closeFast := fastObjects(ri); fast != nil {
+			defer closeFast()
+			src = fast
+		}
 	} else {
 		c.logf(logrus.InfoLevel, "fetching %s of branch %q of %q", hash, branch, Redact(remote))
 		src, tip, err = c.fetch(ctx, ri, branch, want, filepath.Join(tmp, "fetch"))
@@ -418,6 +425,22 @@ func cachedTime(keyDir, hash string) time.Time {
 		return time.Time{}
 	}
 	return commit.Time
+}
+
+// fastObjects opens the object store of the local repository ri with its
+// pack files kept open: go-git otherwise opens a pack again for every
+// object read, which is a good part of a checkout's time. Nil when the
+// repository's layout is not a plain .git directory or a bare one.
+func fastObjects(ri *remoteInfo) (storer.EncodedObjectStorer, func()) {
+	dotgit := filepath.Join(ri.path, ".git")
+	if st, err := os.Stat(dotgit); err != nil || !st.IsDir() {
+		if _, err := os.Stat(filepath.Join(ri.path, "objects")); err != nil {
+			return nil, nil
+		}
+		dotgit = ri.path // bare
+	}
+	s := filesystem.NewStorageWithOptions(osfs.New(dotgit), cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true, MaxOpenDescriptors: 64})
+	return s, func() { _ = s.Close() }
 }
 
 // openLocal opens the local repository ri (a worktree or a bare repository).
