@@ -78,8 +78,10 @@ lint: $(GOLANGCI) ## go vet, golangci-lint, gofmt, go mod tidy must be clean (do
 docs: ## regenerate docs/cli.md from the app
 	$(GO) test ./cmd/strata -run TestCLIReference -update
 
-bench: build ## benchmarks of the pure parts (strata deps)
-	$(GO) test -run '^$$' -bench . -benchmem ./recipes/...
+bench: build $(DNF_IMAGE) ## strata against buildah bud on generated fixtures: writes docs/benchmarks.md and .svg (root; BENCH_REPS, default 5)
+	@set -o pipefail; gobench=$$(mktemp) && trap 'rm -f "$$gobench"' EXIT && \
+	$(GO) test -run '^$$' -bench . -benchmem ./recipes/... | tee "$$gobench" && \
+	$(GO) run ./hack/bench -strata $(BIN) -dnf-image $(DNF_IMAGE) -go-bench "$$gobench" -report docs/benchmarks.md
 
 clean: ## remove build outputs
 	rm -rf bin .demo

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/build"
@@ -138,13 +139,17 @@ func progress(c *cli.Context) io.Writer {
 	return &lineLogger{log: logger(c)}
 }
 
-// lineLogger logs each complete line written to it.
+// lineLogger logs each complete line written to it. Writes may come from
+// several goroutines at once (parallel layer copies).
 type lineLogger struct {
 	log *logrus.Logger
+	mu  sync.Mutex
 	buf []byte
 }
 
 func (l *lineLogger) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.buf = append(l.buf, p...)
 	for {
 		i := bytes.IndexAny(l.buf, "\r\n")

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/sirupsen/logrus"
 	"go.podman.io/buildah"
 )
 
@@ -139,5 +142,29 @@ func TestPlanPackitServiceOffline(t *testing.T) {
 	_, _, code = runApp(t, "plan", "--offline", "--no-cache-check", "--profile", "prod", "../../recipes/examples/packit-service.yaml")
 	if code != 0 {
 		t.Errorf("prod profile: exit %d", code)
+	}
+}
+
+// TestLineLoggerConcurrent: progress from parallel layer copies arrives
+// from several goroutines; every line becomes one event, none is lost.
+func TestLineLoggerConcurrent(t *testing.T) {
+	var out bytes.Buffer
+	log := logrus.New()
+	log.SetOutput(&out)
+	log.SetFormatter(&logrus.JSONFormatter{})
+	l := &lineLogger{log: log}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				fmt.Fprintf(l, "copying blob %d-%d\n", g, i)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := strings.Count(out.String(), `"output":true`); n != 1600 {
+		t.Errorf("%d events, want 1600", n)
 	}
 }

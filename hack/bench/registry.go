@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// registryBin is Debian's build of distribution 2.8 (package docker-registry).
+const registryBin = "/usr/bin/docker-registry"
+
+// registry is one docker-registry on 127.0.0.1 with its own configuration
+// and storage in a temporary directory, behind a counting TCP proxy: the
+// tools only ever talk to the proxy (Host), which counts the bytes they
+// send.
+type registry struct {
+	Host     string // the proxy, "127.0.0.1:PORT": what the tools use
+	backend  string // the registry itself
+	dir      string
+	logPath  string
+	cmd      *exec.Cmd
+	done     chan struct{}
+	proxy    net.Listener
+	sent     atomic.Int64 // client -> registry bytes through the proxy
+	conns    sync.WaitGroup
+	stopOnce sync.Once
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// startRegistry starts the registry and its proxy and waits until the
+// registry answers through the proxy.
+func startRegistry(dir string) (*registry, error) {
+	r := &registry{dir: dir, logPath: filepath.Join(dir, "registry.log")}
+	storage := filepath.Join(dir, "storage")
+	if err := os.MkdirAll(storage, 0o755); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.backend, err = freePort(); err != nil {
+		return nil, err
+	}
+	secret := make([]byte, 16)
+	_, _ = rand.Read(secret)
+	config := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: %s
+  secret: %s
+`, storage, r.backend, hex.EncodeToString(secret))
+	confPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(confPath, []byte(config), 0o600); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(r.logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(registryBin, "serve", confPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "REGISTRY_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", registryBin, err)
+	}
+	r.cmd = cmd
+	r.done = make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(r.done)
+	}()
+	if r.proxy, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		r.Stop()
+		return nil, err
+	}
+	r.Host = r.proxy.Addr().String()
+	go r.serveProxy()
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case <-r.done:
+			log, _ := os.ReadFile(r.logPath)
+			return nil, fmt.Errorf("the registry exited at start:\n%s", log)
+		default:
+		}
+		resp, err := http.Get("http://" + r.Host + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return r, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			r.Stop()
+			log, _ := os.ReadFile(r.logPath)
+			return nil, fmt.Errorf("the registry is not ready after 15s (%v)\n%s", err, log)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+}
+
+// serveProxy forwards every connection to the registry, counting what
+// the client sends.
+func (r *registry) serveProxy() {
+	for {
+		c, err := r.proxy.Accept()
+		if err != nil {
+			return
+		}
+		r.conns.Add(1)
+		go func() {
+			defer r.conns.Done()
+			defer c.Close()
+			b, err := net.Dial("tcp", r.backend)
+			if err != nil {
+				return
+			}
+			defer b.Close()
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _ = io.Copy(countingWriter{b, &r.sent}, c)
+				if tc, ok := b.(*net.TCPConn); ok {
+					_ = tc.CloseWrite()
+				}
+			}()
+			_, _ = io.Copy(c, b)
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.CloseWrite()
+			}
+			wg.Wait()
+		}()
+	}
+}
+
+// countingWriter counts as it goes, so that open keep-alive connections
+// are counted too.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// ResetCount starts counting from zero.
+func (r *registry) ResetCount() { r.sent.Store(0) }
+
+// Sent is what clients sent to the registry since ResetCount.
+func (r *registry) Sent() int64 { return r.sent.Load() }
+
+// Stop stops the proxy and the registry (SIGTERM, then SIGKILL).
+func (r *registry) Stop() {
+	r.stopOnce.Do(func() {
+		if r.proxy != nil {
+			r.proxy.Close()
+		}
+		if r.cmd == nil || r.cmd.Process == nil {
+			return
+		}
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+			<-r.done
+		}
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	})
+}
+
+// manifest is the part of an image manifest the report needs.
+type manifest struct {
+	Config struct {
+		Digest string `json:"digest"`
+		Size   int64  `json:"size"`
+	} `json:"config"`
+	Layers []struct {
+		Digest string `json:"digest"`
+		Size   int64  `json:"size"`
+	} `json:"layers"`
+}
+
+// Manifest reads the manifest of repo:tag from the registry itself (not
+// through the proxy, so that it is not counted).
+func (r *registry) Manifest(ctx context.Context, repo, tag string) (*manifest, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.backend+"/v2/"+repo+"/manifests/"+tag, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", strings.Join([]string{
+		"application/vnd.oci.image.manifest.v1+json",
+		"application/vnd.docker.distribution.manifest.v2+json",
+	}, ", "))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("manifest %s:%s: %s: %s", repo, tag, resp.Status, body)
+	}
+	var m manifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("manifest %s:%s: %w", repo, tag, err)
+	}
+	if len(m.Layers) == 0 {
+		return nil, errors.New("manifest " + repo + ":" + tag + " has no layers")
+	}
+	return &m, nil
+}
