@@ -32,11 +32,11 @@ func resolveFrom(ctx context.Context, sys *types.SystemContext, from, cacheDir s
 		return "", nil
 	case strings.HasPrefix(from, "oci:"):
 		dir, _, _ := strings.Cut(strings.TrimPrefix(from, "oci:"), ":")
-		return fileDigest(filepath.Join(dir, "index.json"))
+		return fileDigest(filepath.Join(dir, "index.json"), "")
 	case strings.HasPrefix(from, "oci-archive:"), strings.HasPrefix(from, "docker-archive:"):
 		_, rest, _ := strings.Cut(from, ":")
 		file, _, _ := strings.Cut(rest, ":")
-		return fileDigest(file)
+		return fileDigest(file, cacheDir)
 	}
 	name := strings.TrimPrefix(from, "docker://")
 	named, err := reference.ParseNormalizedNamed(name)
@@ -74,15 +74,38 @@ func recordKey(s string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-func fileDigest(path string) (string, error) {
+// fileDigest returns the sha256 of a file. With a cache directory, the
+// digest of a large archive is remembered with its size and modification
+// time, so that it is read again only when it changed.
+func fileDigest(path, cacheDir string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("reading base.from: %w", err)
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("reading base.from: %w", err)
+	}
+	stamp := fmt.Sprintf("%d %d ", st.Size(), st.ModTime().UnixNano())
+	var record string
+	if cacheDir != "" {
+		if abs, err := filepath.Abs(path); err == nil {
+			record = filepath.Join(cacheDir, "from", "file-"+recordKey(abs))
+			if data, err := os.ReadFile(record); err == nil {
+				if d, ok := strings.CutPrefix(strings.TrimSpace(string(data)), stamp); ok && strings.HasPrefix(d, "sha256:") {
+					return d, nil
+				}
+			}
+		}
+	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("reading base.from: %w", err)
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	d := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if record != "" && os.MkdirAll(filepath.Dir(record), 0o755) == nil {
+		_ = os.WriteFile(record, []byte(stamp+d+"\n"), 0o644)
+	}
+	return d, nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -116,5 +118,28 @@ func TestBaseKeyGolden(t *testing.T) {
 	want := hex.EncodeToString(sum[:])
 	if got := PlanRecipe(load(t, planRecipe)).Base.Key; got != want {
 		t.Errorf("key = %s, want %s", got, want)
+	}
+}
+
+// TestFileDigestCache: an archive's digest is remembered, and read again
+// when the file changes.
+func TestFileDigestCache(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "base.tar")
+	if err := os.WriteFile(file, []byte("one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(dir, "cache")
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return "sha256:" + hex.EncodeToString(h[:]) }
+	for i := 0; i < 2; i++ {
+		if d, err := fileDigest(file, cache); err != nil || d != sum("one") {
+			t.Fatalf("digest %s, %v", d, err)
+		}
+	}
+	if err := os.WriteFile(file, []byte("two!"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := fileDigest(file, cache); d != sum("two!") {
+		t.Errorf("after a change: %s, want %s", d, sum("two!"))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/strata-build/strata/build"
@@ -30,10 +31,32 @@ func main() {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile := startProfile()
 	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	stopProfile()
 	interrupted := ctx.Err() != nil
 	stop()
 	os.Exit(report(err, interrupted, os.Stderr))
+}
+
+// startProfile writes a CPU profile to $STRATA_CPUPROFILE when it is set
+// (for `go tool pprof`; see docs/benchmarks.md) and returns its stop.
+func startProfile() func() {
+	path := os.Getenv("STRATA_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "strata: STRATA_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "strata: STRATA_CPUPROFILE: %v\n", err)
+		f.Close()
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // report prints err in strata's voice and returns the exit code.

@@ -293,7 +293,11 @@ func writeReport(path string, res *results) error {
 				p("%s\n\n", hint)
 			}
 		}
-		p("<!-- analysis: %s -->\n\n", r.Key)
+		if text, ok := analysis[r.Key]; ok {
+			p("%s\n\n", text)
+		} else {
+			p("<!-- analysis: %s -->\n\n", r.Key)
+		}
 	}
 	if coldRSS >= rssGoal {
 		missed++
