@@ -438,7 +438,6 @@ func (r *registry) skopeoFlags() []string {
 	return flags
 }
 
-
 // destFlags are skopeoFlags for the destination of skopeo copy.
 func (r *registry) destFlags() []string { return prefixFlags("dest", r.skopeoFlags()) }
 
