@@ -116,6 +116,22 @@ func TestPush(t *testing.T) {
 	if r := strata(t, s, env, "build", "--push", "--tls-verify=false", file); r.code != 0 {
 		t.Errorf("rebuild and push of the same commit: %s", r.stderr)
 	}
+
+	// Another image for the same commit (the install command changed):
+	// the immutable tag is not moved, and nothing is pushed.
+	stg := reg.Digest(t, "e2e/webapp:stg")
+	body, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := writeRecipe(t, strings.Replace(string(body), "ls -a >", "ls -la >", 1))
+	r = strata(t, s, env, "build", "--push", "--tls-verify=false", other)
+	if r.code != 1 || !strings.Contains(r.stderr, "already names another image") {
+		t.Errorf("immutable tag conflict: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := reg.Digest(t, "e2e/webapp:stg"); got != stg {
+		t.Errorf("a refused push moved stg from %s to %s", stg, got)
+	}
 }
 
 // TestPushAuthTLS: a registry with TLS and htpasswd: each missing piece
@@ -307,5 +323,29 @@ func TestPushInterrupted(t *testing.T) {
 		if !slices.Contains(all, d) {
 			t.Errorf("blob %s of the image was never uploaded", d)
 		}
+	}
+}
+
+// TestPushZstdAndUnknownHost: --compression-format zstd writes zstd layers;
+// an unknown registry host is named as such.
+func TestPushZstdAndUnknownHost(t *testing.T) {
+	reg := startRegistry(t, registryOptions{})
+	s := newStore(t)
+	id := mustBuild(t, s, nil, writeRecipe(t, recipe("zstd", "demo-hello")))
+	r := strata(t, s, nil, "push", "--tls-verify=false", "--compression-format", "zstd", id, reg.Host+"/e2e/zstd:v1")
+	if r.code != 0 {
+		t.Fatalf("push --compression-format zstd: %s", r.stderr)
+	}
+	args := append([]string{"inspect", "--raw"}, reg.skopeoFlags()...)
+	raw := tool(t, "skopeo", append(args, "docker://"+reg.Host+"/e2e/zstd:v1")...)
+	if !strings.Contains(raw, "application/vnd.oci.image.layer.v1.tar+zstd") || strings.Contains(raw, "tar+gzip") {
+		t.Errorf("manifest of a zstd push:\n%s", raw)
+	}
+	r = strata(t, s, nil, "push", "--retry", "0", id, "registry.strata-test.invalid/e2e/x:v1")
+	if r.code != 1 || !strings.Contains(r.stderr, "unknown registry host registry.strata-test.invalid") {
+		t.Errorf("unknown host: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := strata(t, s, nil, "push", "--compression-format", "lz4", id, reg.Host+"/e2e/x:v1"); r.code != 2 {
+		t.Errorf("bad --compression-format: exit %d\n%s", r.code, r.stderr)
 	}
 }
