@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -347,5 +351,52 @@ func TestPushZstdAndUnknownHost(t *testing.T) {
 	}
 	if r := strata(t, s, nil, "push", "--compression-format", "lz4", id, reg.Host+"/e2e/x:v1"); r.code != 2 {
 		t.Errorf("bad --compression-format: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestPushRetry: a registry answering 503 to the first uploads is tried
+// again (--retry), and the push succeeds; without retries it fails.
+func TestPushRetry(t *testing.T) {
+	reg := startRegistry(t, registryOptions{})
+	target, err := url.Parse("http://" + reg.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	failures := 0
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fail := failures > 0 && r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads/")
+		if fail {
+			failures--
+		}
+		mu.Unlock()
+		if fail {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	s := newStore(t)
+	id := mustBuild(t, s, nil, writeRecipe(t, recipe("retry", "demo-hello")))
+	mu.Lock()
+	failures = 1
+	mu.Unlock()
+	if r := strata(t, s, nil, "push", "--tls-verify=false", "--retry", "0", id, host+"/e2e/retry:v1"); r.code != 1 {
+		t.Errorf("503 without retries: exit %d\n%s", r.code, r.stderr)
+	}
+	mu.Lock()
+	failures = 2
+	mu.Unlock()
+	r := strata(t, s, nil, "push", "--tls-verify=false", "--retry", "3", "--retry-delay", "100ms", id, host+"/e2e/retry:v1")
+	if r.code != 0 {
+		t.Fatalf("503 twice with --retry 3: exit %d\n%s", r.code, r.stderr)
+	}
+	if !reg.exists(t, "e2e/retry:v1") {
+		t.Errorf("the retried push left no tag")
 	}
 }
