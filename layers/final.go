@@ -6,13 +6,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -170,14 +173,8 @@ func prepareFinal(ctx context.Context, env *Env, spec *FinalSpec, b *buildah.Bui
 			env.Log.Warnf("unmounting working container %q: %v", b.Container, err)
 		}
 	}()
-	for _, src := range spec.Sources {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		env.Log.Infof("final: copying %s at %s to %s", src.Name, src.Commit[:12], src.Path)
-		if err := copyTree(root, src.Path, src.Dir, spec.Epoch); err != nil {
-			return fmt.Errorf("copying source %q: %w", src.Name, err)
-		}
+	if err := copySources(ctx, env, spec, root); err != nil {
+		return err
 	}
 	record, err := securejoin.SecureJoin(root, SourcesFile)
 	if err != nil {
@@ -214,6 +211,66 @@ func prepareFinal(ctx context.Context, env *Env, spec *FinalSpec, b *buildah.Bui
 	}
 	b.SetCreatedBy(desc)
 	return nil
+}
+
+// copySources copies every source into the mounted root. Creating files
+// through the overlay mount is kernel time, so sources whose paths do not
+// nest are copied side by side; nested ones keep the recipe's order (a
+// later source overwrites an earlier one).
+func copySources(ctx context.Context, env *Env, spec *FinalSpec, root string) error {
+	copyOne := func(src Source) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		env.Log.Infof("final: copying %s at %s to %s", src.Name, src.Commit[:12], src.Path)
+		if err := copyTree(root, src.Path, src.Dir, spec.Epoch); err != nil {
+			return fmt.Errorf("copying source %q: %w", src.Name, err)
+		}
+		return nil
+	}
+	if nested(spec.Sources) {
+		for _, src := range spec.Sources {
+			if err := copyOne(src); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Shared parents (such as /src) first, so that the copies do not race
+	// to create them.
+	for _, src := range spec.Sources {
+		top, err := securejoin.SecureJoin(root, filepath.Dir(path.Clean(src.Path)))
+		if err != nil {
+			return err
+		}
+		if err := mkdirAllOwned(root, top); err != nil {
+			return err
+		}
+	}
+	errs := make([]error, len(spec.Sources))
+	var wg sync.WaitGroup
+	for i, src := range spec.Sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = copyOne(src)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// nested reports whether one source's path is inside another's.
+func nested(sources []Source) bool {
+	for i, a := range sources {
+		for j, b := range sources {
+			pa, pb := path.Clean(a.Path), path.Clean(b.Path)
+			if i != j && (pa == pb || strings.HasPrefix(pb, pa+"/")) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func runInstall(ctx context.Context, env *Env, spec *FinalSpec, b *buildah.Builder, src Source) error {

@@ -67,3 +67,24 @@ func TestFinalLabels(t *testing.T) {
 		t.Errorf("created %q", l[LabelCreated])
 	}
 }
+
+func TestNested(t *testing.T) {
+	for _, tc := range []struct {
+		paths []string
+		want  bool
+	}{
+		{[]string{"/src/a", "/src/b"}, false},
+		{[]string{"/src", "/src/ogr"}, true},
+		{[]string{"/src/ogr", "/src"}, true},
+		{[]string{"/src/a", "/src/ab"}, false},
+		{[]string{"/opt/a/", "/opt/a"}, true},
+	} {
+		var s []Source
+		for _, p := range tc.paths {
+			s = append(s, Source{Path: p})
+		}
+		if got := nested(s); got != tc.want {
+			t.Errorf("nested(%q) = %v", tc.paths, got)
+		}
+	}
+}
