@@ -152,7 +152,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res.FinalKey = spec.Key()
 	if dest.Transport == "containers-storage" {
-		id, err := findFinal(store, r.Name, res.FinalKey)
+		id, err := plan.finalImage(store, res.FinalKey)
 		if err != nil {
 			return nil, err
 		}

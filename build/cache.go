@@ -354,3 +354,13 @@ func PruneBases(ctx context.Context, store storage.Store, keep int, olderThan ti
 	}
 	return removed, nil
 }
+
+// finalImage returns the ID of the image with final key key in the store,
+// or "": the answer CheckCache found when it looked for the same key, else
+// a new look.
+func (p *Plan) finalImage(store storage.Store, key string) (string, error) {
+	if c := p.Final.Cache; c != nil && p.Final.Key == key && c.Decision != "unknown" {
+		return c.ImageID, nil
+	}
+	return findFinal(store, p.recipe.Name, key)
+}

@@ -97,19 +97,19 @@ type CacheState struct {
 	digest   string    // of a registry hit
 }
 
-// PlanRecipe plans the base layer of a recipe from its own packages only,
+// planRecipe plans the base layer of a recipe from its own packages only,
 // ignoring its sources: the package set with the provenance of each entry,
 // what is excluded, and the base key. It touches neither storage nor
 // network. Prepare plans a whole build.
-func PlanRecipe(r *recipes.Recipe) *Plan {
+func planRecipe(r *recipes.Recipe) *Plan {
 	p := &Plan{recipe: r, Recipe: r.File, Sources: []PlanSource{}, Tags: []string{}}
-	p.planBase(nil, nil, "")
+	p.planBase(nil, nil, nil, "")
 	return p
 }
 
 // planBase computes the base set: the recipe's packages and the sources'
 // dependencies, minus what base.exclude names, merged with provenance.
-func (p *Plan) planBase(deps []recipes.Requirement, internal []Internal, fromDigest string) {
+func (p *Plan) planBase(deps []recipes.Requirement, internal []Internal, scriptlet []recipes.Requirement, fromDigest string) {
 	r := p.recipe
 	excluded := map[string]bool{}
 	for _, e := range r.Base.Exclude {
@@ -150,7 +150,7 @@ func (p *Plan) planBase(deps []recipes.Requirement, internal []Internal, fromDig
 	}
 	p.Base = PlanBase{
 		Key: key, Image: layers.BaseImageName(r.Name, key), From: spec.From, Install: spec.Mode,
-		Packages: pkgs, Excluded: excl, Internal: internal, Scriptlet: p.Base.Scriptlet, spec: spec,
+		Packages: pkgs, Excluded: excl, Internal: internal, Scriptlet: scriptlet, spec: spec,
 	}
 	if p.Base.Scriptlet == nil {
 		p.Base.Scriptlet = []recipes.Requirement{}

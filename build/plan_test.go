@@ -22,7 +22,7 @@ func load(t *testing.T, src string) *recipes.Recipe {
 	return r
 }
 
-const planRecipe = `name: web
+const webRecipe = `name: web
 base:
   repos: [{id: l, baseurl: file:///r, gpgcheck: false}]
   packages:
@@ -33,7 +33,7 @@ base:
 `
 
 func TestPlanRecipe(t *testing.T) {
-	p := PlanRecipe(load(t, planRecipe))
+	p := planRecipe(load(t, webRecipe))
 	want := []recipes.Requirement{
 		{Dep: "busybox", From: []string{"r.yaml:6"}},
 		{Dep: "python3dist(requests) >= 2", From: []string{"r.yaml:5"}},
@@ -64,11 +64,11 @@ func TestPlanRecipe(t *testing.T) {
 // TestBaseKey: the key ignores the order of packages and repositories and
 // the spelling of operators, and changes with every real change.
 func TestBaseKey(t *testing.T) {
-	key := func(src string) string { return PlanRecipe(load(t, src)).Base.Key }
-	base := key(planRecipe)
+	key := func(src string) string { return planRecipe(load(t, src)).Base.Key }
+	base := key(webRecipe)
 	same := map[string]string{
-		"packages reordered": strings.Replace(planRecipe, "    - python3dist(requests)>=2\n    - busybox\n", "    - busybox\n    - python3dist(requests) >= 2\n", 1),
-		"excluded changed":   strings.Replace(planRecipe, "    - python3-devel\n  exclude: [python3-devel]\n", "", 1),
+		"packages reordered": strings.Replace(webRecipe, "    - python3dist(requests)>=2\n    - busybox\n", "    - busybox\n    - python3dist(requests) >= 2\n", 1),
+		"excluded changed":   strings.Replace(webRecipe, "    - python3-devel\n  exclude: [python3-devel]\n", "", 1),
 	}
 	for name, src := range same {
 		if got := key(src); got != base {
@@ -76,13 +76,13 @@ func TestBaseKey(t *testing.T) {
 		}
 	}
 	different := map[string]string{
-		"package added":     strings.Replace(planRecipe, "    - busybox\n", "    - busybox\n    - git-core\n", 1),
-		"version changed":   strings.Replace(planRecipe, ">=2", ">=3", 1),
-		"target changed":    "target: rhel-9\n" + planRecipe,
-		"repo changed":      strings.Replace(planRecipe, "file:///r", "file:///s", 1),
-		"install mode":      strings.Replace(planRecipe, "base:\n", "base:\n  from: quay.io/fedora/fedora:43\n  install: container\n", 1),
-		"base image":        strings.Replace(planRecipe, "base:\n", "base:\n  from: quay.io/fedora/fedora:43\n", 1),
-		"repo gpg settings": strings.Replace(planRecipe, "gpgcheck: false", "gpgcheck: false, gpgkey: file:///k", 1),
+		"package added":     strings.Replace(webRecipe, "    - busybox\n", "    - busybox\n    - git-core\n", 1),
+		"version changed":   strings.Replace(webRecipe, ">=2", ">=3", 1),
+		"target changed":    "target: rhel-9\n" + webRecipe,
+		"repo changed":      strings.Replace(webRecipe, "file:///r", "file:///s", 1),
+		"install mode":      strings.Replace(webRecipe, "base:\n", "base:\n  from: quay.io/fedora/fedora:43\n  install: container\n", 1),
+		"base image":        strings.Replace(webRecipe, "base:\n", "base:\n  from: quay.io/fedora/fedora:43\n", 1),
+		"repo gpg settings": strings.Replace(webRecipe, "gpgcheck: false", "gpgcheck: false, gpgkey: file:///k", 1),
 	}
 
 	seen := map[string]string{base: "original"}
@@ -94,10 +94,10 @@ func TestBaseKey(t *testing.T) {
 		seen[k] = name
 	}
 	// The digest base.from resolves to and the lock are in the key too.
-	r := load(t, planRecipe)
+	r := load(t, webRecipe)
 	for name, change := range map[string]func(*Plan){
-		"base image digest": func(p *Plan) { p.planBase(nil, nil, "sha256:1111") },
-		"other digest":      func(p *Plan) { p.planBase(nil, nil, "sha256:2222") },
+		"base image digest": func(p *Plan) { p.planBase(nil, nil, nil, "sha256:1111") },
+		"other digest":      func(p *Plan) { p.planBase(nil, nil, nil, "sha256:2222") },
 	} {
 		p := &Plan{recipe: r}
 		change(p)
@@ -116,7 +116,7 @@ func TestBaseKeyGolden(t *testing.T) {
 		`"packages":["busybox","python3dist(requests) >= 2"]}`
 	sum := sha256.Sum256([]byte(doc))
 	want := hex.EncodeToString(sum[:])
-	if got := PlanRecipe(load(t, planRecipe)).Base.Key; got != want {
+	if got := planRecipe(load(t, webRecipe)).Base.Key; got != want {
 		t.Errorf("key = %s, want %s", got, want)
 	}
 }

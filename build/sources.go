@@ -212,12 +212,11 @@ func Prepare(ctx context.Context, r *recipes.Recipe, opts PlanOptions) (*Plan, e
 	if err != nil {
 		return nil, err
 	}
-	p.Base.Scriptlet = scriptlet
 	fromDigest, err := resolveFrom(ctx, sys, r.BaseFrom(), opts.CacheDir, opts.Offline)
 	if err != nil && !(opts.Partial && errors.Is(err, errFromOffline)) {
 		return nil, err
 	}
-	p.planBase(deps, internal, fromDigest)
+	p.planBase(deps, internal, scriptlet, fromDigest)
 	if !opts.IgnoreLock {
 		if err := p.applyLock(); err != nil {
 			return nil, err

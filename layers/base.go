@@ -248,24 +248,28 @@ func MarkUsed(store storage.Store, id string) error {
 // BuiltAt returns when a base was built: the recorded time, else when the
 // store got it.
 func BuiltAt(store storage.Store, img *storage.Image) time.Time {
-	return bigDataTime(store, img, bigDataBuilt)
+	if t, ok := bigDataTime(store, img, bigDataBuilt); ok {
+		return t
+	}
+	return img.Created
 }
 
 // LastUsed returns when a build last used a base (BuiltAt when never).
 func LastUsed(store storage.Store, img *storage.Image) time.Time {
-	if t := bigDataTime(store, img, bigDataLastUsed); !t.Equal(img.Created) {
+	if t, ok := bigDataTime(store, img, bigDataLastUsed); ok {
 		return t
 	}
 	return BuiltAt(store, img)
 }
 
-func bigDataTime(store storage.Store, img *storage.Image, key string) time.Time {
-	if data, err := store.ImageBigData(img.ID, key); err == nil {
-		if t, err := time.Parse(time.RFC3339, string(data)); err == nil {
-			return t
-		}
+// bigDataTime reads a time strata recorded beside an image.
+func bigDataTime(store storage.Store, img *storage.Image, key string) (time.Time, bool) {
+	data, err := store.ImageBigData(img.ID, key)
+	if err != nil {
+		return time.Time{}, false
 	}
-	return img.Created
+	t, err := time.Parse(time.RFC3339, string(data))
+	return t, err == nil
 }
 
 // checkLocked checks that the root holds exactly the locked packages.
