@@ -99,6 +99,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range plan.Base.Warnings {
+		log.Warn(w)
+	}
 	if len(plan.Sources) > 0 {
 		var at []string
 		for _, s := range plan.Sources {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/strata-build/strata/layers"
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
@@ -108,4 +109,30 @@ func fileDigest(path, cacheDir string) (string, error) {
 		_ = os.WriteFile(record, []byte(stamp+d+"\n"), 0o644)
 	}
 	return d, nil
+}
+
+// localRepoContent returns the content digest of every local (file://)
+// repository of the base (layers.RepoContent), by repository ID. Each is
+// recorded in cacheDir, so that a repository that is gone (a runner that
+// only reuses the base) keeps its key. A repository that cannot be read
+// and was never read here is left out: it is keyed by its path, and dnf
+// says what is wrong with it if the base has to be built.
+func localRepoContent(repos []recipes.Repo, cacheDir string) map[string]string {
+	out := map[string]string{}
+	for _, r := range repos {
+		dir, ok := strings.CutPrefix(r.BaseURL, "file://")
+		if !ok {
+			continue
+		}
+		record := filepath.Join(cacheDir, "repos", recordKey(dir))
+		if d, err := layers.RepoContent(dir); err == nil {
+			if err := os.MkdirAll(filepath.Dir(record), 0o755); err == nil {
+				_ = os.WriteFile(record, []byte(d+"\n"), 0o644)
+			}
+			out[r.ID] = d
+		} else if data, err := os.ReadFile(record); err == nil {
+			out[r.ID] = strings.TrimSpace(string(data))
+		}
+	}
+	return out
 }

@@ -63,6 +63,9 @@ type PlanBase struct {
 	Internal []Internal `json:"internal"`
 	// Scriptlet are the sources' Requires(pre/post/...), not installed.
 	Scriptlet []recipes.Requirement `json:"scriptlet"`
+	// Warnings are requirements of the sources read in a simplified form
+	// (SOURCE:FILE:LINE: message).
+	Warnings []string `json:"warnings,omitempty"`
 	// Incomplete says why the package set is not known (offline plans).
 	Incomplete string      `json:"incomplete,omitempty"`
 	Cache      *CacheState `json:"cache,omitempty"`
@@ -287,6 +290,12 @@ func (p *Plan) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "\nscriptlet requirements, not installed (%d)\tfrom\n", len(p.Base.Scriptlet))
 		for _, r := range p.Base.Scriptlet {
 			fmt.Fprintf(tw, "  %s\t%s\n", r.Dep, strings.Join(r.From, ", "))
+		}
+	}
+	if len(p.Base.Warnings) > 0 {
+		fmt.Fprintf(tw, "\nwarnings (%d)\n", len(p.Base.Warnings))
+		for _, w := range p.Base.Warnings {
+			fmt.Fprintf(tw, "  %s\n", w)
 		}
 	}
 	return tw.Flush()

@@ -2,14 +2,18 @@ package build
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/strata-build/strata/internal/fixtures"
 	"github.com/strata-build/strata/recipes"
 )
 
@@ -111,7 +115,7 @@ func TestBaseKey(t *testing.T) {
 // TestBaseKeyGolden pins the key document: a change of its format must be
 // deliberate (and bump keyVersion).
 func TestBaseKeyGolden(t *testing.T) {
-	doc := `{"version":2,"target":"fedora-43","from":"scratch","install":"installroot",` +
+	doc := `{"version":3,"target":"fedora-43","from":"scratch","install":"installroot",` +
 		`"repos":[{"id":"l","baseurl":"file:///r","gpgcheck":false}],` +
 		`"packages":["busybox","python3dist(requests) >= 2"]}`
 	sum := sha256.Sum256([]byte(doc))
@@ -141,5 +145,58 @@ func TestFileDigestCache(t *testing.T) {
 	}
 	if d, _ := fileDigest(file, cache); d != sum("two!") {
 		t.Errorf("after a change: %s, want %s", d, sum("two!"))
+	}
+}
+
+// TestLocalRepoKey: two checkouts of one project, each with its own copy
+// of a local repository (indexed at another time), plan one base key; a
+// repository that serves other packages gives another; a repository that
+// is gone keeps the key recorded for it.
+func TestLocalRepoKey(t *testing.T) {
+	if _, err := exec.LookPath("rpmbuild"); err != nil {
+		t.Skip("rpmbuild not installed (make deps installs it)")
+	}
+	pkgs := []fixtures.Package{{Name: "demo-a", Version: "1.0", Files: map[string]string{"/usr/share/demo/a": "a\n"}}}
+	plan := func(clone string, pkgs []fixtures.Package, cache string) string {
+		t.Helper()
+		if pkgs != nil {
+			if err := fixtures.BuildRepo(filepath.Join(clone, "repo"), pkgs, 1700000000); err != nil {
+				t.Fatal(err)
+			}
+		}
+		file := filepath.Join(clone, "recipes", "r.yaml")
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		src := "name: web\nbase:\n  repos: [{id: l, baseurl: ../repo, gpgcheck: false}]\n  packages: [demo-a]\n"
+		if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := recipes.LoadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Prepare(context.Background(), r, PlanOptions{CacheDir: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Base.Key
+	}
+	dir := t.TempDir()
+	one := plan(filepath.Join(dir, "one"), pkgs, filepath.Join(dir, "cache-one"))
+	time.Sleep(1100 * time.Millisecond) // another repomd.xml revision
+	two := plan(filepath.Join(dir, "two"), pkgs, filepath.Join(dir, "cache-two"))
+	if one != two {
+		t.Errorf("two clones of one recipe and repository: keys %s and %s, want one", one, two)
+	}
+	other := plan(filepath.Join(dir, "three"), append(pkgs, fixtures.Package{Name: "demo-b", Version: "1.0"}), filepath.Join(dir, "cache-three"))
+	if other == one {
+		t.Errorf("a repository with another package set has the same key %s", one)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "one", "repo")); err != nil {
+		t.Fatal(err)
+	}
+	if gone := plan(filepath.Join(dir, "one"), nil, filepath.Join(dir, "cache-one")); gone != one {
+		t.Errorf("the repository is gone: key %s, want the recorded %s", gone, one)
 	}
 }

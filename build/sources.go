@@ -80,10 +80,15 @@ func (p *Plan) applyLock() error {
 		return fmt.Errorf("%w: %s has no packages for %s: run strata lock --update on this architecture", recipes.ErrInvalid, path, layers.HostArch())
 	}
 	spec.Lock, spec.Locked = lock.Digest(), pkgs
-	p.Base.Key = spec.Key()
-	p.Base.Image = layers.BaseImageName(p.recipe.Name, p.Base.Key)
+	p.rekey()
 	p.Base.Lock = path
 	return nil
+}
+
+// rekey computes the base key and image name again after the spec changed.
+func (p *Plan) rekey() {
+	p.Base.Key = p.Base.spec.Key()
+	p.Base.Image = layers.BaseImageName(p.recipe.Name, p.Base.Key)
 }
 
 func setDiff(old, cur []string) (added, removed []string) {
@@ -208,7 +213,7 @@ func Prepare(ctx context.Context, r *recipes.Recipe, opts PlanOptions) (*Plan, e
 		}
 		p.Sources = append(p.Sources, ps)
 	}
-	deps, internal, scriptlet, err := p.readSourceDeps(ctx)
+	sd, err := p.readSourceDeps(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +221,12 @@ func Prepare(ctx context.Context, r *recipes.Recipe, opts PlanOptions) (*Plan, e
 	if err != nil && !(opts.Partial && errors.Is(err, errFromOffline)) {
 		return nil, err
 	}
-	p.planBase(deps, internal, scriptlet, fromDigest)
+	p.planBase(sd.deps, sd.internal, sd.scriptlet, fromDigest)
+	p.Base.Warnings = sd.warnings
+	if content := localRepoContent(r.Base.Repos, opts.CacheDir); len(content) > 0 {
+		p.Base.spec.RepoContent = content
+		p.rekey()
+	}
 	if !opts.IgnoreLock {
 		if err := p.applyLock(); err != nil {
 			return nil, err
@@ -272,18 +282,26 @@ func resolveSource(ctx context.Context, client *gitsrc.Client, s recipes.Source,
 	return nil
 }
 
+// sourceDeps is what the sources' dependency files declare.
+type sourceDeps struct {
+	deps, scriptlet []recipes.Requirement
+	internal        []Internal
+	warnings        []string // SOURCE:FILE:LINE: message
+}
+
 // readSourceDeps reads the dependency files of all resolved sources at
 // once, so that what one source provides is internal for all, and leaves
 // out the sources' own names. Provenance reads SOURCE:FILE:LINE.
-func (p *Plan) readSourceDeps(ctx context.Context) (deps []recipes.Requirement, internal []Internal, scriptlet []recipes.Requirement, err error) {
+func (p *Plan) readSourceDeps(ctx context.Context) (*sourceDeps, error) {
 	t, _ := p.recipe.TargetProfile()
+	out := &sourceDeps{}
 	var files []string
 	rename := map[string]string{} // checkout dir + "/" -> "SOURCE:"
 	seen := map[string]bool{}
 	addInternal := func(name, reason string) {
 		if !seen[name] {
 			seen[name] = true
-			internal = append(internal, Internal{Name: name, Reason: reason})
+			out.internal = append(out.internal, Internal{Name: name, Reason: reason})
 		}
 	}
 	for _, s := range p.Sources {
@@ -296,14 +314,14 @@ func (p *Plan) readSourceDeps(ctx context.Context) (deps []recipes.Requirement, 
 		for _, f := range s.Deps {
 			path := filepath.Join(s.dir, filepath.FromSlash(f))
 			if _, err := os.Stat(path); err != nil {
-				return nil, nil, nil, fmt.Errorf("source %q: deps file %q is not in %s at %s", s.Name, f, s.Git, s.Commit[:12])
+				return nil, fmt.Errorf("source %q: deps file %q is not in %s at %s", s.Name, f, s.Git, s.Commit[:12])
 			}
 			own = append(own, path)
 		}
 		rename[s.dir+string(filepath.Separator)] = s.Name + ":"
 		d, err := recipes.ReadDepsContext(ctx, own, recipes.DepsOptions{Target: t})
 		if err != nil {
-			return nil, nil, nil, renamedError{err, rename}
+			return nil, renamedError{err, rename}
 		}
 		for _, n := range d.Internal {
 			addInternal(n, fmt.Sprintf("provided by source %s (%s)", s.Name, strings.Join(s.Deps, ", ")))
@@ -311,17 +329,22 @@ func (p *Plan) readSourceDeps(ctx context.Context) (deps []recipes.Requirement, 
 		files = append(files, own...)
 	}
 	if len(files) == 0 {
-		return nil, internal, nil, nil
+		return out, nil
 	}
 	d, err := recipes.ReadDepsContext(ctx, files, recipes.DepsOptions{Target: t})
 	if err != nil {
-		return nil, nil, nil, renamedError{err, rename}
+		return nil, renamedError{err, rename}
+	}
+	// A source's own name, also with an extra or an ISA qualifier.
+	internal := func(dep string) bool {
+		name := recipes.DepName(dep)
+		return seen[name] || seen[stripExtra(name)] || seen[recipes.StripISA(name)]
 	}
 	fix := func(list []recipes.Requirement) []recipes.Requirement {
 		out := make([]recipes.Requirement, 0, len(list))
 		for _, r := range list {
-			if name := recipes.DepName(r.Dep); seen[name] || seen[stripExtra(name)] {
-				continue // a source's own name
+			if internal(r.Dep) {
+				continue
 			}
 			from := make([]string, len(r.From))
 			for i, f := range r.From {
@@ -331,7 +354,13 @@ func (p *Plan) readSourceDeps(ctx context.Context) (deps []recipes.Requirement, 
 		}
 		return out
 	}
-	return fix(d.BaseSet()), internal, fix(d.Scriptlet), nil
+	for _, w := range d.Warnings {
+		if !internal(w.Dep) {
+			out.warnings = append(out.warnings, renamePaths(w.String(), rename))
+		}
+	}
+	out.deps, out.scriptlet = fix(d.BaseSet()), fix(d.Scriptlet)
+	return out, nil
 }
 
 // stripExtra turns python3dist(name[extra]) into python3dist(name).

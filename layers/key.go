@@ -14,7 +14,7 @@ import (
 
 // keyVersion changes whenever the meaning of a key document changes, so
 // that bases built by an older strata are never mistaken for new ones.
-const keyVersion = 2
+const keyVersion = 3
 
 // BaseSpec is everything that determines the content of a base layer.
 type BaseSpec struct {
@@ -31,6 +31,11 @@ type BaseSpec struct {
 	// the digest stands for them).
 	Lock   string          `json:"lock,omitempty"`
 	Locked []LockedPackage `json:"-"`
+	// RepoContent maps the ID of each local (file://) repository to the
+	// digest of what it serves (RepoContent): the key document names that
+	// instead of the path, so that the same recipe in two checkouts has
+	// one key.
+	RepoContent map[string]string `json:"-"`
 }
 
 // keyDoc is the canonical, versioned document hashed into a base key.
@@ -54,6 +59,11 @@ func (s BaseSpec) canonical() BaseSpec {
 	}
 	sort.Strings(c.Packages)
 	c.Repos = append([]recipes.Repo(nil), s.Repos...)
+	for i, r := range c.Repos {
+		if d, ok := s.RepoContent[r.ID]; ok && strings.HasPrefix(r.BaseURL, "file://") {
+			c.Repos[i].BaseURL = "local:" + d
+		}
+	}
 	sort.Slice(c.Repos, func(i, j int) bool { return c.Repos[i].ID < c.Repos[j].ID })
 	return c
 }

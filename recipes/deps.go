@@ -82,7 +82,19 @@ type Deps struct {
 	// files: needed by the scriptlets of packages that are never
 	// installed, so they are reported apart and not part of BaseSet.
 	Scriptlet []Requirement `json:"scriptlet"`
+	// Warnings are requirements read in a simplified form (a direct URL
+	// reference taken as its project name), in file order.
+	Warnings []Warning `json:"warnings,omitempty"`
 }
+
+// Warning is a requirement that was read, but not as written.
+type Warning struct {
+	From string `json:"from"` // FILE:LINE
+	Dep  string `json:"dep"`  // the RPM dependency it became
+	Msg  string `json:"message"`
+}
+
+func (w Warning) String() string { return w.From + ": " + w.Msg }
 
 // BaseSet returns Requires and BuildRequires merged: every dependency
 // once, with the provenance of both, sorted by dependency.
@@ -245,6 +257,7 @@ func ReadDepsContext(ctx context.Context, files []string, opts DepsOptions) (*De
 	out.Requires = r.requires.list()
 	out.BuildRequires = r.build.list()
 	out.Scriptlet = r.script.list()
+	out.Warnings = r.warnings
 	return out, nil
 }
 
@@ -313,7 +326,7 @@ func readPython(name string) (*pyFile, error) {
 	}
 	switch {
 	case base == "setup.cfg":
-		p.md, err = pyreq.ReadSetupCfg(base, src)
+		p.md, err = pyreq.ReadSetupCfg(base, src, readFile)
 	case base == "pyproject.toml":
 		p.md, err = pyreq.ReadPyproject(base, src, readFile)
 	default:
@@ -382,6 +395,7 @@ type depsReader struct {
 	requires, build, script *depSet
 	queue                   []pyWork
 	done                    map[pyWork]bool
+	warnings                []Warning
 }
 
 // isInternal reports whether dep is provided by the files read. For
@@ -392,7 +406,7 @@ func (r *depsReader) isInternal(dep string) (bool, string, string) {
 	if name == "" {
 		return false, "", ""
 	}
-	if r.internal[name] {
+	if r.internal[name] || r.internal[StripISA(name)] {
 		return true, "", ""
 	}
 	inner, ok := strings.CutPrefix(name, "python3dist(")
@@ -441,11 +455,37 @@ func (r *depsReader) addPython(s *depSet, p *pyFile, req pyreq.Requirement, extr
 	if err != nil {
 		return p.fixError(err, req.File, req.Line)
 	}
+	at := from(p.path(req.File), req.Line)
+	if req.URL != "" {
+		if internal, _, _ := r.isInternal(deps[0]); !internal {
+			r.warnings = append(r.warnings, Warning{From: at, Dep: deps[0], Msg: fmt.Sprintf(
+				"direct URL requirement %q taken as %s, as Fedora's generators do: the URL is not used", req.String(), deps[0])})
+		}
+	}
 	for _, d := range deps {
-		r.add(s, d, from(p.path(req.File), req.Line))
+		r.add(s, d, at)
 	}
 	return nil
 }
+
+// StripISA returns an RPM name without its ISA qualifier, as %{?_isa}
+// writes it: "foo-libs(x86-64)" -> "foo-libs". Other names are returned as
+// they are.
+func StripISA(name string) string {
+	i := strings.LastIndexByte(name, '(')
+	if i <= 0 || !strings.HasSuffix(name, ")") {
+		return name
+	}
+	arch, bits, ok := strings.Cut(name[i+1:len(name)-1], "-")
+	if !ok || (bits != "32" && bits != "64") || !slices.Contains(isaNames, arch) {
+		return name
+	}
+	return name[:i]
+}
+
+// isaNames are the values of rpm's %{__isa_name} (rpmrc's arch_compat
+// families), the first half of an ISA qualifier such as (x86-64).
+var isaNames = []string{"x86", "aarch", "arm", "ppc", "s390", "sparc", "mips", "riscv", "loongarch", "ia", "alpha"}
 
 // depSet merges dependencies by their normalised string.
 type depSet struct {

@@ -56,6 +56,9 @@ func depsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			for _, w := range d.Warnings {
+				logger(c).Warn(w.String())
+			}
 			if format == "json" {
 				return writeDepsJSON(c.App.Writer, d)
 			}
@@ -72,6 +75,7 @@ type depsJSON struct {
 	Internal      []string `json:"internal"`
 	Dynamic       []string `json:"dynamic"`
 	Scriptlet     []string `json:"scriptlet"`
+	Warnings      []string `json:"warnings,omitempty"`
 }
 
 func depStrings(list []recipes.Requirement) []string {
@@ -93,7 +97,16 @@ func writeDepsJSON(w io.Writer, d *recipes.Deps) error {
 		Internal:      d.Internal,
 		Dynamic:       d.Dynamic,
 		Scriptlet:     depStrings(d.Scriptlet),
+		Warnings:      warningStrings(d.Warnings),
 	})
+}
+
+func warningStrings(list []recipes.Warning) []string {
+	var out []string
+	for _, w := range list {
+		out = append(out, w.String())
+	}
+	return out
 }
 
 // writeDepsText prints one section per list, each dependency with the

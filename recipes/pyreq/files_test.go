@@ -74,10 +74,23 @@ func TestReadSetupCfg(t *testing.T) {
 			Project: "bare",
 			Extras:  map[string][]string{},
 		}},
+		{"file directives and setup_requires", "testdata/setupcfg-file/setup.cfg", mdSummary{
+			Project: "packit-service",
+			Requires: []string{
+				"requirements.txt:2: requests>=2.31",
+				"requirements.txt:3: celery[redis]",
+				"requirements-extra.txt:1: sqlalchemy<2",
+			},
+			Extras: map[string][]string{"testing": {"requirements-test.txt:1: pytest"}},
+			BuildRequires: []string{
+				"setup.cfg:8: setuptools_scm",
+				"setup.cfg:9: setuptools_scm_git_archive",
+			},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			md, err := ReadSetupCfg("setup.cfg", mustRead(t, tt.file))
+			md, err := ReadSetupCfg("setup.cfg", mustRead(t, tt.file), readDir(filepath.Dir(tt.file)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,10 +103,12 @@ func TestReadSetupCfg(t *testing.T) {
 
 func TestReadSetupCfgErrors(t *testing.T) {
 	tests := []struct{ name, src, want string }{
-		{"file directive", "[options]\ninstall_requires = file: requirements.txt\n",
-			`setup.cfg:2: install_requires: "file:" directives are not supported; list the requirements in setup.cfg`},
-		{"file directive multi-line", "[options]\ninstall_requires =\n    file: requirements.txt\n",
-			`setup.cfg:3: install_requires: "file:" directives are not supported; list the requirements in setup.cfg`},
+		{"file directive, missing file", "[options]\ninstall_requires = file: missing.txt\n",
+			`setup.cfg:2: cannot read dependency file "missing.txt": open testdata/setupcfg-file/missing.txt: no such file or directory`},
+		{"file directive outside the project", "[options]\ninstall_requires =\n    file: ../requirements.txt\n",
+			`setup.cfg:3: dependency file "../requirements.txt" is outside the project`},
+		{"file directive and more lines", "[options]\ninstall_requires =\n    file: requirements.txt\n    requests\n",
+			`setup.cfg:3: install_requires: want "file: NAME[, NAME...]" on one line`},
 		{"bad requirement", "[options]\ninstall_requires =\n    ok\n    bad>=\n",
 			`setup.cfg:4: invalid requirement "bad>=": expected a version after ">="`},
 		{"no section", "name = x\n", `setup.cfg:1: option "name = x" before the first section header`},
@@ -102,7 +117,7 @@ func TestReadSetupCfgErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ReadSetupCfg("setup.cfg", []byte(tt.src))
+			_, err := ReadSetupCfg("setup.cfg", []byte(tt.src), readDir("testdata/setupcfg-file"))
 			if err == nil {
 				t.Fatal("ReadSetupCfg succeeded, want error")
 			}

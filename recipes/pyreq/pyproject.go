@@ -218,21 +218,35 @@ func (pp *pyprojectReader) dynamicFile(dynLine int, field ...string) ([]Requirem
 	default:
 		return nil, pp.errf(pp.pos.keyLine(keys...), "tool.setuptools.dynamic.%s must be {file = [...]}", name)
 	}
+	lines := make([]int, len(files))
+	for i := range files {
+		lines[i] = pp.pos.elemLine(i, fileKeys...)
+	}
+	return readListedFiles(pp.file, files, lines, pp.readFile)
+}
+
+// readListedFiles reads the requirements files a project file lists
+// (setuptools' file: directive, in setup.cfg or pyproject.toml): each is
+// fetched with readFile (paths relative to the project root) and read as a
+// list of requirements with comments and "\" continuations but no pip
+// options. Their requirements carry that file's name and lines; errors
+// about a file name point at lines[i] of file.
+func readListedFiles(file string, files []string, lines []int, readFile func(string) ([]byte, error)) ([]Requirement, error) {
 	var reqs []Requirement
 	for i, f := range files {
-		line := pp.pos.elemLine(i, fileKeys...)
+		line := lines[i]
 		rel := path.Clean(f)
 		if path.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, "../") {
-			return nil, pp.errf(line, "dependency file %q is outside the project", f)
+			return nil, &Error{File: file, Line: line, Msg: fmt.Sprintf("dependency file %q is outside the project", f)}
 		}
-		if pp.readFile == nil {
-			return nil, pp.errf(line, "cannot read dependency file %q: no file reader", f)
+		if readFile == nil {
+			return nil, &Error{File: file, Line: line, Msg: fmt.Sprintf("cannot read dependency file %q: no file reader", f)}
 		}
-		src, err := pp.readFile(rel)
+		src, err := readFile(rel)
 		if err != nil {
-			return nil, &Error{File: pp.file, Line: line, Msg: fmt.Sprintf("cannot read dependency file %q: %v", f, err), Err: err}
+			return nil, &Error{File: file, Line: line, Msg: fmt.Sprintf("cannot read dependency file %q: %v", f, err), Err: err}
 		}
-		rd := &reqTxtReader{readFile: pp.readFile}
+		rd := &reqTxtReader{readFile: readFile}
 		r, err := rd.read(rel, path.Dir(rel), src, []string{rel})
 		if err != nil {
 			return nil, err

@@ -34,15 +34,14 @@ var fedoraVersionRE = regexp.MustCompile(`^[a-zA-Z0-9.-]+(\.\*)?$`)
 // (e.g. "python3dist(requests) >= 2.3" or "(python3dist(x) >= 1 with
 // python3dist(x) < 2~~)"), followed by one element per requested extra
 // ("python3dist(requests[socks]) >= 2.3"). The marker is not consulted; use
-// Applies first. Direct URL requirements, versions with epochs or local
-// parts, and clauses pyproject-rpm-macros rejects (~= with one release
-// number or a wildcard, === with a wildcard) are errors.
+// Applies first. A direct URL requirement ("name @ URL") is simplified to
+// its name, as pyproject_buildrequires.py does (with a warning, which is
+// the caller's to give). Versions with epochs or local parts, and clauses
+// pyproject-rpm-macros rejects (~= with one release number or a wildcard,
+// === with a wildcard) are errors.
 func (r Requirement) RPMDeps() ([]string, error) {
 	fail := func(format string, args ...any) ([]string, error) {
 		return nil, &Error{File: r.File, Line: r.Line, Msg: fmt.Sprintf(format, args...)}
-	}
-	if r.URL != "" {
-		return fail("direct URL requirement %q cannot be installed from rpm", r.String())
 	}
 	base := Normalize(r.Name)
 	names := []string{base}

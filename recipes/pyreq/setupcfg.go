@@ -15,7 +15,9 @@ type Metadata struct {
 	// Extras maps each optional feature (extra), PEP 503 normalised, to its
 	// requirements.
 	Extras map[string][]Requirement
-	// BuildRequires are the pyproject.toml [build-system] requires.
+	// BuildRequires are the pyproject.toml [build-system] requires and the
+	// setup.cfg setup_requires (setuptools returns both to a build
+	// front end, as Fedora's %pyproject_buildrequires reads them).
 	BuildRequires []Requirement
 }
 
@@ -31,7 +33,8 @@ type cfgLine struct {
 }
 
 // ReadSetupCfg reads a setuptools setup.cfg: [metadata] name,
-// [options] install_requires and [options.extras_require]. It follows
+// [options] install_requires, setup_requires (build requirements) and
+// [options.extras_require]. It follows
 // Python's configparser (as setuptools configures it): sections and
 // "key = value" or "key: value" options, keys case-insensitive, values
 // continued on lines indented deeper than the key, lines starting with "#"
@@ -39,8 +42,11 @@ type cfgLine struct {
 // are read as setuptools does: one requirement per line of a multi-line
 // value, or ";"-separated on a single line; " #" starts an inline comment;
 // a line ending in "\" continues on the next one. A missing install_requires
-// is an empty list. "file:" directives are rejected.
-func ReadSetupCfg(filename string, src []byte) (*Metadata, error) {
+// is an empty list. A "file:" directive (install_requires = file:
+// requirements.txt, several files separated by ",") reads the files named
+// with readFile, relative to the project root, as pyproject.toml's dynamic
+// dependencies are read.
+func ReadSetupCfg(filename string, src []byte, readFile func(rel string) ([]byte, error)) (*Metadata, error) {
 	sections, err := parseINI(filename, string(src))
 	if err != nil {
 		return nil, err
@@ -50,13 +56,18 @@ func ReadSetupCfg(filename string, src []byte) (*Metadata, error) {
 		md.Project = Normalize(strings.TrimSpace(v.lines[0].text))
 	}
 	if v, ok := sections["options"]["install_requires"]; ok {
-		if md.Requires, err = cfgRequirements(filename, "install_requires", v); err != nil {
+		if md.Requires, err = cfgRequirements(filename, "install_requires", v, readFile); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := sections["options"]["setup_requires"]; ok {
+		if md.BuildRequires, err = cfgRequirements(filename, "setup_requires", v, readFile); err != nil {
 			return nil, err
 		}
 	}
 	extras := sections["options.extras_require"]
 	for _, name := range sortedKeys(extras) {
-		reqs, err := cfgRequirements(filename, name, extras[name])
+		reqs, err := cfgRequirements(filename, name, extras[name], readFile)
 		if err != nil {
 			return nil, err
 		}
@@ -67,26 +78,34 @@ func ReadSetupCfg(filename string, src []byte) (*Metadata, error) {
 }
 
 // cfgRequirements splits an option value into requirements the way
-// setuptools' _parse_requirements_list does.
-func cfgRequirements(filename, key string, v cfgValue) ([]Requirement, error) {
+// setuptools' _parse_requirements_list does, or reads the files of a
+// "file:" directive.
+func cfgRequirements(filename, key string, v cfgValue, readFile func(string) ([]byte, error)) ([]Requirement, error) {
 	var items []cfgLine
+	if len(v.lines) > 0 {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(v.lines[0].text), "file:"); ok {
+			var files []string
+			var lines []int
+			for _, f := range strings.Split(rest, ",") {
+				if f = strings.TrimSpace(f); f != "" {
+					files, lines = append(files, f), append(lines, v.lines[0].line)
+				}
+			}
+			if len(files) == 0 || len(v.lines) > 1 {
+				return nil, &Error{File: filename, Line: v.lines[0].line, Msg: fmt.Sprintf("%s: want \"file: NAME[, NAME...]\" on one line", key)}
+			}
+			return readListedFiles(filename, files, lines, readFile)
+		}
+	}
 	if len(v.lines) == 1 && v.lines[0].line == v.keyLine {
 		// A value without a newline is a ";"-separated list in setuptools.
 		first := v.lines[0]
-		if strings.HasPrefix(strings.TrimSpace(first.text), "file:") {
-			return nil, &Error{File: filename, Line: first.line, Msg: fmt.Sprintf("%s: \"file:\" directives are not supported; list the requirements in setup.cfg", key)}
-		}
 		text := dropComment(first.text)
 		for _, part := range strings.Split(text, ";") {
 			items = append(items, cfgLine{part, first.line})
 		}
 	} else {
-		for _, l := range v.lines {
-			if strings.HasPrefix(strings.TrimSpace(l.text), "file:") {
-				return nil, &Error{File: filename, Line: l.line, Msg: fmt.Sprintf("%s: \"file:\" directives are not supported; list the requirements in setup.cfg", key)}
-			}
-			items = append(items, l)
-		}
+		items = v.lines
 	}
 	var reqs []Requirement
 	var cont *cfgLine

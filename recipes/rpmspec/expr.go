@@ -10,6 +10,7 @@ import (
 // exprValue is the result of an rpm expression: an integer or a string.
 type exprValue struct {
 	isStr bool
+	isVer bool // a v"..." version literal (isStr is set too)
 	s     string
 	n     int64
 }
@@ -211,11 +212,13 @@ func (p *exprParser) cmp(d int) (exprValue, error) {
 			l = exprValue{}
 			continue
 		}
-		if l.isStr != r.isStr {
+		if l.isStr != r.isStr || l.isVer != r.isVer {
 			return l, errors.New("types must match")
 		}
 		var c int
-		if l.isStr {
+		if l.isVer {
+			c = compareEVR(l.s, r.s)
+		} else if l.isStr {
 			c = strings.Compare(l.s, r.s)
 		} else if l.n < r.n {
 			c = -1
@@ -267,8 +270,11 @@ func (p *exprParser) add(d int) (exprValue, error) {
 		if p.discard > 0 {
 			continue
 		}
-		if l.isStr != r.isStr {
+		if l.isStr != r.isStr || l.isVer != r.isVer {
 			return l, errors.New("types must match")
+		}
+		if l.isVer {
+			return l, errors.New("+ and - are not supported for versions")
 		}
 		if l.isStr {
 			if op == '-' {
@@ -388,10 +394,7 @@ func (p *exprParser) primary(d int) (exprValue, error) {
 			}
 			s = x
 		}
-		if isVer {
-			return exprValue{}, errors.New("version literals are not supported")
-		}
-		return exprValue{isStr: true, s: s}, nil
+		return exprValue{isStr: true, isVer: isVer, s: s}, nil
 	case p.expand != nil && (isAlnum(c) || c == '_' || c == '%'):
 		return p.word()
 	case c >= '0' && c <= '9':

@@ -92,6 +92,14 @@ func (e *Error) Unwrap() error { return e.Err }
 // evaluator refuses to guess at (lua, shell, included files, ...).
 var ErrUnsupported = errors.New("unsupported spec construct")
 
+// ErrRPKGTemplate is wrapped by errors for an rpkg spec template
+// ({{{ git_dir_name }}} and the like), which rpm cannot read either.
+var ErrRPKGTemplate = errors.New("rpkg spec template")
+
+// ErrNoName is wrapped by the error for a spec without a Name: tag (rpm:
+// "Name field must be present in package").
+var ErrNoName = errors.New("no Name tag")
+
 // Parse evaluates the spec file src (named filename in errors) for
 // opts.Target and returns its dependencies.
 func Parse(filename string, src []byte, opts Options) (*Result, error) {
@@ -107,6 +115,10 @@ func Parse(filename string, src []byte, opts Options) (*Result, error) {
 	p := newParser(filename, opts, "x86_64")
 	if err := p.run(string(src)); err != nil {
 		return nil, err
+	}
+	if !p.mainOK {
+		p.line = 0
+		return nil, p.errorf(ErrNoName, "Name field must be present (none is read for target %s: is it missing or inside a false %%if?)", t.Name)
 	}
 	if p.buildArch != "" && p.buildArch != "x86_64" {
 		// rpm re-reads the spec for the architecture named by the main

@@ -116,6 +116,9 @@ func TestConditionals(t *testing.T) {
 		{name: "bcond_with enabled", mod: func(o *Options) { o.With = []string{"gui"} }, src: "%bcond_with gui\n%if %{with gui}\nRequires: gui\n%endif\n", want: []string{"gui"}},
 		{name: "bcond_without default on", src: "%bcond_without tests\nRequires: %{?with_tests:pytest}\n", want: []string{"pytest"}},
 		{name: "bcond_without disabled", mod: func(o *Options) { o.Without = []string{"tests"} }, src: "%bcond_without tests\n%if %{with tests}\nRequires: pytest\n%endif\nRequires: x\n", want: []string{"x"}},
+		{name: "version literal fedora", src: "%if v\"%{python3_version}\" >= v\"3.10\"\nRequires: new\n%else\nRequires: old\n%endif\n", want: []string{"new"}},
+		{name: "version literal rhel-8", target: "rhel-8", src: "%if v\"%{python3_version}\" >= v\"3.10\"\nRequires: new\n%else\nRequires: old\n%endif\n", want: []string{"old"}},
+		{name: "version literal order", src: "%if v\"1.0~rc1\" < v\"1.0\" && v\"1.0^git1\" > v\"1.0\" && v\"2:0.1\" > v\"1:9\" && v\"1.0-2\" > v\"1.0-1\" && v\"1.10\" > v\"1.9\" && v\"1.0\" == v\"1.0-5\"\nRequires: ordered\n%endif\n", want: []string{"ordered"}},
 		{name: "bcond expression", target: "rhel-9", src: "%bcond docs %{undefined rhel}\n%bcond fast 1\n%if %{with docs}\nRequires: sphinx\n%endif\n%if %{with fast}\nRequires: fast\n%endif\n", want: []string{"fast"}},
 	}
 	for _, tc := range tests {
@@ -218,6 +221,11 @@ func TestErrors(t *testing.T) {
 		{name: "illegal macro name", src: "%define x 1\n", want: `demo.spec:1: macro "%x" has illegal name`},
 		{name: "elseif is not rpm syntax", src: preamble + "%if 1\n%elseif 0\n%endif\n", want: `demo.spec:7: unknown tag: "%elseif 0"`},
 		{name: "exponential expansion", src: "%define mac0 xxxxxxxxxxxxxxxx\n" + expo(30) + "Requires: %{mac30}\n", want: "demo.spec:32: too many macro calls"},
+		{name: "version and string", src: preamble + "%if v\"1.0\" == \"1.0\"\n%endif\n", want: `demo.spec:6: bad %if condition "v\"1.0\" == \"1.0\"": types must match`},
+		{name: "no name", src: "Version: 1\nRequires: a\n", want: "demo.spec: Name field must be present (none is read for target fedora-43: is it missing or inside a false %if?)"},
+		{name: "name in false if", src: "%if 0\nName: hidden\n%endif\nVersion: 1\n", want: "demo.spec: Name field must be present (none is read for target fedora-43: is it missing or inside a false %if?)"},
+		{name: "name with spaces", src: "Name: two words\n", want: `demo.spec:1: Name "two words": tag takes single token only`},
+		{name: "rpkg template", src: "Name: {{{ git_dir_name }}}\n", want: "demo.spec:1: Name: {{{ git_dir_name }}}: this is an rpkg template: render it first (rpkg spec --outdir DIR) and name the rendered spec in deps"},
 		{name: "unterminated brace", src: "Requires: %{foo\n", want: `demo.spec:1: unterminated %{: "%{foo"`},
 	}
 	for _, tc := range tests {

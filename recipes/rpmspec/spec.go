@@ -207,6 +207,9 @@ func (p *parser) logical(text string) error {
 	if !p.reading() {
 		return nil
 	}
+	if strings.Contains(text, "{{{") && strings.Contains(text, "}}}") {
+		return p.errorf(ErrRPKGTemplate, "%s: this is an rpkg template: render it first (rpkg spec --outdir DIR) and name the rendered spec in deps", strings.TrimSpace(text))
+	}
 	t := strings.TrimLeft(text, " \t")
 	if strings.HasPrefix(t, "%include") && (len(t) == 8 || t[8] == ' ' || t[8] == '\t') {
 		return p.errorf(ErrUnsupported, "cannot evaluate %q: %%include is not supported; use --spec-eval=rpmspec", strings.TrimSpace(t))
@@ -479,6 +482,9 @@ func (p *parser) tag(line string) error {
 	case "name":
 		if !p.inMain {
 			return p.errorf(nil, "name tag is not allowed in %%package: %q", line)
+		}
+		if strings.ContainsAny(value, " \t") {
+			return p.errorf(nil, "Name %q: tag takes single token only", value)
 		}
 		if !p.mainOK {
 			p.res.Packages = append([]string{value}, p.res.Packages...)
