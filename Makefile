@@ -15,9 +15,9 @@ DNF_IMAGE := $(CACHE)/debian-dnf.tar
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 
 DEB_PACKAGES := runc uidmap dnf rpm createrepo-c busybox-static skopeo buildah podman \
-	docker-registry debootstrap netavark apache2-utils openssl git
+	docker-registry debootstrap apache2-utils openssl git
 RPM_PACKAGES := runc shadow-utils dnf rpm-build createrepo_c busybox skopeo buildah podman \
-	distribution debootstrap netavark httpd-tools openssl git
+	distribution debootstrap httpd-tools openssl git
 
 .PHONY: help deps build demo test test-unit test-root test-rootless lint docs bench clean
 
@@ -36,7 +36,7 @@ build: ## build bin/strata
 demo: deps build .demo/repo/repodata/repomd.xml ## build the offline demo image from scratch and run it
 	$(BIN) build recipes/examples/demo.yaml
 	@echo "--- running localhost/demo:stg with buildah and runc:"
-	@ctr=$$(buildah from --pull-never localhost/demo:stg) && buildah run --runtime runc $$ctr sh -c 'hello && hello-app'; rc=$$?; buildah rm $$ctr >/dev/null; exit $$rc
+	@ctr=$$(buildah from --pull-never localhost/demo:stg) && buildah run --runtime runc --network none $$ctr sh -c 'hello && hello-app'; rc=$$?; buildah rm $$ctr >/dev/null; exit $$rc
 	@echo "--- the same build again: nothing changed, nothing rebuilt:"
 	$(BIN) build recipes/examples/demo.yaml
 

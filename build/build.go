@@ -15,7 +15,6 @@ import (
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/buildah"
 	"go.podman.io/image/v5/docker/reference"
-	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
 )
@@ -80,7 +79,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return nil, fmt.Errorf("%w: --tag: %v", ErrUsage, err)
 		}
 	}
-	if _, err := opts.Registry.SystemContext(); err != nil {
+	sys, err := opts.Registry.SystemContext()
+	if err != nil {
 		return nil, err
 	}
 	var runtime string
@@ -128,7 +128,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	env := &layers.Env{
 		Store: store, Log: log, Output: progress, PolicyPath: policy, Runtime: runtime,
-		SystemContext: &types.SystemContext{}, Epoch: opts.Epoch,
+		SystemContext: sys, Epoch: opts.Epoch,
 	}
 
 	res := &Result{BaseKey: plan.Base.Key, Destination: dest.String()}

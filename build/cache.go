@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"github.com/strata-build/strata/internal/stores"
 	"github.com/strata-build/strata/layers"
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/common/libimage"
@@ -215,6 +216,9 @@ func (p *Plan) pullBase(ctx context.Context, store storage.Store, pu *pusher) (s
 	opts := &libimage.PullOptions{CopyOptions: pu.opts}
 	images, err := rt.Pull(ctx, "docker://"+cacheRepo(p.recipe)+"@"+p.Base.Cache.digest, config.PullPolicyAlways, opts)
 	if err != nil {
+		if perr := stores.PolicyError(err, pu.opts.SignaturePolicyPath, p.Base.Cache.Ref); perr != err {
+			return "", perr
+		}
 		return "", fmt.Errorf("pulling the cached base %s: %w", p.Base.Cache.Ref, registryError(pu.sys, hostOf("docker://"+p.Base.Cache.Ref), err))
 	}
 	if len(images) == 0 {

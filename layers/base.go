@@ -119,6 +119,8 @@ func (e *Env) BuilderOptions(from, container string) (buildah.BuilderOptions, er
 		CommonBuildOpts:     &define.CommonBuildOptions{Ulimit: stores.Ulimits()},
 		Format:              define.OCIv1ImageManifest,
 		Logger:              e.Log,
+		NetworkInterface:    noNetworks{},
+		ConfigureNetwork:    define.NetworkDisabled,
 	}, nil
 }
 
@@ -143,7 +145,7 @@ func BuildBase(ctx context.Context, env *Env, spec BaseSpec, recipeName string) 
 	env.Log.Infof("base: preparing %s", displayFrom(spec.From))
 	b, err := buildah.NewBuilder(ctx, env.Store, opts)
 	if err != nil {
-		return "", fmt.Errorf("preparing base image %q: %w", spec.From, err)
+		return "", fmt.Errorf("preparing base image %q: %w", spec.From, stores.PolicyError(err, env.PolicyPath, spec.From))
 	}
 	defer func() {
 		if derr := b.Delete(); derr != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/build"
+	"github.com/strata-build/strata/internal/stores"
 	"github.com/urfave/cli/v2"
 )
 
@@ -34,6 +35,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			buildCommand(),
 			cacheCommand(),
 			depsCommand(),
+			doctorCommand(),
 			lockCommand(),
 			loginCommand(),
 			logoutCommand(),
@@ -59,6 +61,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "root", Usage: "storage root directory (default: podman's: /var/lib/containers/storage, or $XDG_DATA_HOME/containers/storage rootless)", EnvVars: []string{"STRATA_ROOT"}},
 		&cli.StringFlag{Name: "runroot", Usage: "storage state directory (default: podman's)", EnvVars: []string{"STRATA_RUNROOT"}},
 		&cli.StringFlag{Name: "storage-driver", Usage: "storage driver: overlay or vfs (default: overlay where it works, else vfs)", EnvVars: []string{"STRATA_STORAGE_DRIVER"}},
+		&cli.StringFlag{Name: "signature-policy", Usage: "signature policy `FILE` for every image pulled (default: containers/image's lookup: $CONTAINERS_POLICY_JSON, ~/.config/containers/policy.json, /etc/containers/policy.json)", EnvVars: []string{"STRATA_SIGNATURE_POLICY"}},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: error, warn, info or debug", EnvVars: []string{"STRATA_LOG_LEVEL"}},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json", EnvVars: []string{"STRATA_LOG_FORMAT"}},
 	}
@@ -73,6 +76,9 @@ func logger(c *cli.Context) *logrus.Logger {
 }
 
 func setupLogging(c *cli.Context) error {
+	if err := stores.CheckDriver(c.String("storage-driver")); err != nil {
+		return fmt.Errorf("--storage-driver: %w", err)
+	}
 	level, err := logrus.ParseLevel(c.String("log-level"))
 	if err != nil {
 		return fmt.Errorf("%w: invalid --log-level %q: want error, warn, info or debug", build.ErrUsage, c.String("log-level"))

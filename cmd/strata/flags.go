@@ -46,7 +46,8 @@ func openStore(c *cli.Context) (*stores.Store, error) {
 }
 
 func storeOptions(c *cli.Context) stores.Options {
-	return stores.Options{Root: c.String("root"), RunRoot: c.String("runroot"), Driver: c.String("storage-driver")}
+	return stores.Options{Root: c.String("root"), RunRoot: c.String("runroot"), Driver: c.String("storage-driver"),
+		Policy: c.String("signature-policy")}
 }
 
 // enterUserNamespace re-executes strata in a user namespace when it runs

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/strata-build/strata/build"
+	"github.com/strata-build/strata/internal/stores"
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/buildah"
 )
@@ -68,7 +69,7 @@ func report(err error, interrupted bool, stderr io.Writer) int {
 	switch {
 	case interrupted || errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.Is(err, recipes.ErrInvalid), errors.Is(err, build.ErrUsage):
+	case errors.Is(err, recipes.ErrInvalid), errors.Is(err, build.ErrUsage), errors.Is(err, stores.ErrUnknownDriver):
 		return exitUsage
 	}
 	return exitFailure

@@ -848,7 +848,9 @@ func (b *bench) imageSizes(ctx context.Context) error {
 // storeSize is an image's size as buildah's store reports it (buildah
 // images prints it rounded to three digits).
 func (b *bench) storeSize(ctx context.Context, s *store, image string) (int64, error) {
-	r, err := b.buildah(ctx, s, "images", "--json", image)
+	// stdout alone: buildah warns on stderr (a CNI configuration without
+	// its plugins, on a fresh Debian machine).
+	r, err := run(ctx, runOpts{Dir: b.ctxDir}, "buildah", "--root", s.Root, "--runroot", s.Run, "--storage-driver", "overlay", "images", "--json", image)
 	if err != nil {
 		return 0, err
 	}

@@ -137,7 +137,7 @@ func machine(ctx context.Context, cfg config) []kv {
 	first := func(name string, args ...string) string {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+		out, err := exec.CommandContext(ctx, name, args...).Output() // stdout alone: buildah warns on stderr
 		if err != nil {
 			return "unknown (" + err.Error() + ")"
 		}

@@ -8,13 +8,16 @@ package stores
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/sirupsen/logrus"
+	"go.podman.io/image/v5/signature"
 	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/configfile"
 	"go.podman.io/storage/pkg/unshare"
 	"golang.org/x/sys/unix"
 )
@@ -24,10 +27,32 @@ type Options struct {
 	Root    string // --root
 	RunRoot string // --runroot
 	Driver  string // --storage-driver: overlay, vfs; "" tries overlay, then vfs
+	// Policy is --signature-policy: the signature policy file; "" for
+	// containers/image's lookup (CONTAINERS_POLICY_JSON, then the user's
+	// ~/.config/containers/policy.json, then /etc/containers/policy.json).
+	Policy string
+}
+
+// Drivers are the storage drivers strata can use.
+var Drivers = []string{"overlay", "vfs"}
+
+// ErrUnknownDriver is wrapped by the error for a storage driver that is
+// not one of Drivers (a usage error).
+var ErrUnknownDriver = errors.New("unknown storage driver")
+
+// CheckDriver checks a --storage-driver value ("" is the default).
+func CheckDriver(name string) error {
+	if name != "" && !slices.Contains(Drivers, name) {
+		return fmt.Errorf("%w %q: want %s", ErrUnknownDriver, name, strings.Join(Drivers, " or "))
+	}
+	return nil
 }
 
 // Open opens the store. The caller must call Close on every path.
 func Open(opts Options, log *logrus.Logger) (*Store, error) {
+	if err := CheckDriver(opts.Driver); err != nil {
+		return nil, err
+	}
 	so, err := storage.DefaultStoreOptions()
 	if err != nil {
 		return nil, fmt.Errorf("reading storage defaults: %w", err)
@@ -55,7 +80,7 @@ func Open(opts Options, log *logrus.Logger) (*Store, error) {
 		s, err := storage.GetStore(so)
 		if err == nil {
 			log.Debugf("opened store %s (driver %s, run root %s)", so.GraphRoot, d, so.RunRoot)
-			return &Store{Store: s, runRoot: so.RunRoot}, nil
+			return &Store{Store: s, runRoot: so.RunRoot, policy: opts.Policy}, nil
 		}
 		log.Debugf("storage driver %s: %v", d, err)
 		errs = append(errs, fmt.Errorf("driver %q: %w", d, err))
@@ -67,6 +92,7 @@ func Open(opts Options, log *logrus.Logger) (*Store, error) {
 type Store struct {
 	storage.Store
 	runRoot string
+	policy  string
 }
 
 // Close unmounts everything this process mounted and releases the store.
@@ -76,31 +102,61 @@ func (s *Store) Close() {
 	}
 }
 
-// defaultPolicy accepts any image: strata builds from the images it is
-// given and signs nothing; verification belongs to the consumer.
-const defaultPolicy = `{"default":[{"type":"insecureAcceptAnything"}]}` + "\n"
-
-// PolicyPath returns the signature policy to use: the system's
-// /etc/containers/policy.json when present, else one written beside the
-// store's run root.
+// PolicyPath returns the signature policy file in effect, as podman,
+// buildah and skopeo find it: the --signature-policy file, else
+// containers/image's lookup. The file must parse; strata never writes or
+// assumes a policy of its own.
 func (s *Store) PolicyPath() (string, error) {
-	if _, err := os.Stat("/etc/containers/policy.json"); err == nil && !unshare.IsRootless() {
-		return "/etc/containers/policy.json", nil
-	}
-	if home, err := os.UserConfigDir(); err == nil && unshare.IsRootless() {
-		p := filepath.Join(home, "containers", "policy.json")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
+	return PolicyPath(s.policy)
+}
+
+// PolicyPath returns the signature policy file: flag when set, else the
+// first file of containers/image's lookup (signature.DefaultPolicy's:
+// $CONTAINERS_POLICY_JSON, ~/.config/containers/policy.json,
+// /etc/containers/policy.json). A missing or invalid policy is an error
+// that names the files looked at.
+func PolicyPath(flag string) (string, error) {
+	if flag != "" {
+		if _, err := signature.NewPolicyFromFile(flag); err != nil {
+			return "", fmt.Errorf("reading --signature-policy %q: %w", flag, err)
 		}
+		return flag, nil
 	}
-	p := filepath.Join(s.runRoot, "strata-policy.json")
-	if err := os.MkdirAll(s.runRoot, 0o700); err != nil {
-		return "", fmt.Errorf("writing signature policy: %w", err)
+	files := &configfile.File{
+		Name: "policy", Extension: "json", DoNotLoadDropInFiles: true,
+		EnvironmentName: "CONTAINERS_POLICY_JSON", ErrorIfNotFound: true,
 	}
-	if err := os.WriteFile(p, []byte(defaultPolicy), 0o600); err != nil {
-		return "", fmt.Errorf("writing signature policy: %w", err)
+	for item, err := range configfile.Read(files) {
+		if err != nil {
+			if errors.Is(err, configfile.ErrConfigFileNotFound) {
+				looked := "the default locations"
+				if paths, perr := configfile.GetSearchPaths(files); perr == nil {
+					looked = strings.Join(paths.MainFiles, ", ")
+				}
+				return "", fmt.Errorf("no signature policy (looked for %s): install containers-common (Debian: golang-github-containers-common), or pass --signature-policy FILE", looked)
+			}
+			return "", fmt.Errorf("reading the signature policy: %w", err)
+		}
+		data, err := io.ReadAll(item.Reader)
+		if err != nil {
+			return "", fmt.Errorf("reading the signature policy %s: %w", item.Name, err)
+		}
+		if _, err := signature.NewPolicyFromBytes(data); err != nil {
+			return "", fmt.Errorf("invalid signature policy %s: %w", item.Name, err)
+		}
+		return item.Name, nil
 	}
-	return p, nil
+	return "", errors.New("no signature policy found")
+}
+
+// PolicyError explains an image refused by the signature policy at path;
+// other errors are returned as they are.
+func PolicyError(err error, path, image string) error {
+	var pe signature.PolicyRequirementError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s is refused by the signature policy %s: %w", image, path, err)
+	}
+	return err
 }
 
 // Ulimits returns buildah ulimit settings that fit this process's own hard

@@ -155,14 +155,20 @@ func mustBuild(t *testing.T, s store, env []string, args ...string) string {
 	return id
 }
 
-// tool runs another container tool (buildah, skopeo) against the store.
+// tool runs another container tool (buildah, skopeo) against the store
+// and returns its stdout. Its stderr is kept apart: buildah warns there
+// (a CNI configuration without its plugins on a fresh Debian machine),
+// and a warning must never be read as a container name.
 func tool(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		t.Fatalf("%s %v: %v\n%s%s", name, args, err, out, stderr.Bytes())
 	}
 	return string(out)
 }
