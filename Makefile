@@ -19,7 +19,7 @@ DEB_PACKAGES := runc uidmap dnf rpm createrepo-c busybox-static skopeo buildah p
 RPM_PACKAGES := runc shadow-utils dnf rpm-build createrepo_c busybox skopeo buildah podman \
 	distribution debootstrap httpd-tools openssl git
 
-.PHONY: help deps build demo test test-unit test-root test-rootless lint docs bench clean
+.PHONY: help deps build demo test test-unit test-root test-rootless lint docs bench fresh-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ bench: build $(DNF_IMAGE) ## strata against buildah bud on generated fixtures: w
 	@set -o pipefail; gobench=$$(mktemp) && trap 'rm -f "$$gobench"' EXIT && \
 	$(GO) test -run '^$$' -bench . -benchmem ./recipes/... | tee "$$gobench" && \
 	$(GO) run ./hack/bench -strata $(BIN) -dnf-image $(DNF_IMAGE) -go-bench "$$gobench" -report docs/benchmarks.md
+
+fresh-check: ## make demo and make test on a fresh Debian 12 root (debootstrap; root; about 10 minutes)
+	hack/fresh-check.sh "$(DEBIAN_MIRROR)"
 
 clean: ## remove build outputs
 	rm -rf bin .demo
