@@ -34,6 +34,9 @@ mkdir -p "$root/usr/local/go" "$root/root/go/pkg/mod" "$root/root/.cache/go-buil
 # mount made for the root goes with it.
 unshare --mount --propagation private bash -euo pipefail -c '
 	root=$1 goroot=$2 share=$3
+	# The root must be a mount point: runc makes "/" private in the
+	# containers it starts.
+	mount --bind "$root" "$root"
 	mount --bind "$goroot" "$root/usr/local/go"
 	mount -o remount,bind,ro "$root/usr/local/go"
 	mount --bind "$(go env GOMODCACHE)" "$root/root/go/pkg/mod"
