@@ -49,7 +49,13 @@ unshare --mount --propagation private bash -euo pipefail -c '
 	mount --rbind /dev "$root/dev"
 	mount -t tmpfs tmpfs "$root/tmp"
 	mount -t tmpfs tmpfs "$root/run"
+	# The machine's network as it is: its resolver and the certificate
+	# authorities it trusts (a proxy of the Go module proxy may need one).
 	cp /etc/resolv.conf "$root/etc/resolv.conf"
+	if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+		cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+		chroot "$root" update-ca-certificates >/dev/null
+	fi
 	chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 CI=true \
 		PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		GOPROXY="$(go env GOPROXY)" GOFLAGS=-modcacherw \
