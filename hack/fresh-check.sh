@@ -49,7 +49,7 @@ unshare --mount --propagation private bash -euo pipefail -c '
 	mount --rbind /dev "$root/dev"
 	mount -t tmpfs tmpfs "$root/tmp"
 	mount -t tmpfs tmpfs "$root/run"
-	# The machine's network as it is: its resolver and the certificate
+	# The network of this machine as it is: its resolver and the certificate
 	# authorities it trusts (a proxy of the Go module proxy may need one).
 	cp /etc/resolv.conf "$root/etc/resolv.conf"
 	if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
