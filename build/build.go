@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,10 +14,8 @@ import (
 	"github.com/strata-build/strata/internal/stores"
 	"github.com/strata-build/strata/layers"
 	"github.com/strata-build/strata/recipes"
-	"go.podman.io/buildah"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/storage"
-	"go.podman.io/storage/pkg/archive"
 )
 
 // Options configure one build.
@@ -132,6 +131,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 
 	res := &Result{BaseKey: plan.Base.Key, Destination: dest.String()}
+	if done, err := composedInRegistry(ctx, store, plan, opts, res); done || err != nil {
+		return res, err
+	}
 	baseID, err := buildOrReuseBase(ctx, env, plan, opts, res)
 	if err != nil {
 		return nil, err
@@ -171,14 +173,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return res, pushImage(ctx, store, plan, opts, res)
 		}
 	}
-	id, err := commitFinal(ctx, env, spec, dest)
+	id, err := makeFinal(ctx, env, spec, dest, names, opts)
 	if err != nil {
 		return nil, err
-	}
-	if len(names) > 1 {
-		if err := nameImage(store, id, names[1:]); err != nil {
-			return nil, err
-		}
 	}
 	res.ImageID, res.Names = id, names
 	done("committed", "committed %s to %s", short(id), dest)
@@ -251,12 +248,22 @@ func pushImage(ctx context.Context, store *stores.Store, plan *Plan, opts Option
 	if !opts.Push {
 		return nil
 	}
-	done := phase(opts.Log, "push")
-	repo := plan.recipe.Push.Repository
 	p, err := newPusher(store, opts.Registry, opts.Progress)
 	if err != nil {
 		return err
 	}
+	return pushTags(ctx, p, plan, opts, res, func(ref string) (digest.Digest, error) {
+		return p.push(ctx, res.ImageID, ref)
+	})
+}
+
+// pushTags puts res.ImageID at every tag of push.repository with put:
+// the profile's tags, --tag, and the immutable tag unless it names this
+// image already (another image there is an error: it is never moved). It
+// records REPOSITORY@DIGEST of each and writes --digestfile.
+func pushTags(ctx context.Context, p *pusher, plan *Plan, opts Options, res *Result, put func(ref string) (digest.Digest, error)) error {
+	done := phase(opts.Log, "push")
+	repo := plan.recipe.Push.Repository
 	tags := append(append([]string(nil), plan.Tags...), opts.Tags...)
 	if tmpl := plan.recipe.Push.ImmutableTag; tmpl != "" {
 		v := recipes.TagValues{Profile: plan.Profile, Branch: plan.Branch, Date: plan.Epoch.UTC().Format("20060102")}
@@ -287,7 +294,7 @@ func pushImage(ctx context.Context, store *stores.Store, plan *Plan, opts Option
 			continue
 		}
 		seen[tag] = true
-		d, err := p.push(ctx, res.ImageID, "docker://"+repo+":"+tag)
+		d, err := put("docker://" + repo + ":" + tag)
 		if err != nil {
 			return err
 		}
@@ -311,16 +318,28 @@ func writeIID(file, id string) error {
 	return nil
 }
 
-// nameImage gives an image in the store more names (taken from any other
-// image that had them), as buildah tag does.
-func nameImage(store storage.Store, id string, names []string) error {
+// qualify returns image names in the form the store keeps them
+// (registry/name:tag).
+func qualify(names []string) ([]string, error) {
 	var qualified []string
 	for _, n := range names {
 		named, err := reference.ParseNormalizedNamed(n)
 		if err != nil {
-			return fmt.Errorf("invalid image name %q: %w", n, err)
+			return nil, fmt.Errorf("invalid image name %q: %w", n, err)
 		}
-		qualified = append(qualified, reference.TagNameOnly(named).String())
+		if q := reference.TagNameOnly(named).String(); !slices.Contains(qualified, q) {
+			qualified = append(qualified, q)
+		}
+	}
+	return qualified, nil
+}
+
+// nameImage gives an image in the store more names (taken from any other
+// image that had them), as buildah tag does.
+func nameImage(store storage.Store, id string, names []string) error {
+	qualified, err := qualify(names)
+	if err != nil {
+		return err
 	}
 	if err := store.AddNames(id, qualified); err != nil {
 		return fmt.Errorf("tagging image %s: %w", short(id), err)
@@ -337,49 +356,37 @@ func hasInstall(r *recipes.Recipe) bool {
 	return false
 }
 
-// commitFinal makes the final image over the base (the sources layer, or
-// only the image configuration when there are no sources) and commits it
-// to dest.
-func commitFinal(ctx context.Context, env *layers.Env, spec *layers.FinalSpec, dest Destination) (string, error) {
-	ref, err := dest.Reference(env.Store)
-	if err != nil {
-		return "", fmt.Errorf("resolving --output %q: %w", dest, err)
+// makeFinal makes the final image in the store (layers.BuildFinal), named
+// dest and names when dest is the local store, else written to dest. An
+// image named while the build was interrupted loses its names again.
+func makeFinal(ctx context.Context, env *layers.Env, spec *layers.FinalSpec, dest Destination, names []string, opts Options) (string, error) {
+	var storeNames []string
+	if dest.Transport == "containers-storage" {
+		var err error
+		if storeNames, err = qualify(append([]string{dest.Path}, names...)); err != nil {
+			return "", err
+		}
 	}
-	b, err := layers.PrepareFinal(ctx, env, spec)
+	id, _, err := layers.BuildFinal(ctx, env, spec, storeNames)
 	if err != nil {
 		return "", err
 	}
-	defer func() {
-		if err := b.Delete(); err != nil {
-			env.Log.Warnf("removing working container %q: %v", b.Container, err)
-		}
-	}()
-	compression := archive.Gzip
-	if dest.Transport == "containers-storage" {
-		compression = archive.Uncompressed
-	}
-	epoch := spec.Epoch
-	id, _, _, err := b.Commit(ctx, ref, buildah.CommitOptions{
-		Compression:           compression,
-		SignaturePolicyPath:   env.PolicyPath,
-		SystemContext:         env.SystemContext,
-		SourceDateEpoch:       &epoch,
-		RewriteTimestamp:      true,
-		EmptyLayer:            len(spec.Sources) == 0,
-		PreferredManifestType: "application/vnd.oci.image.manifest.v1+json",
-	})
-	if err != nil {
-		return "", fmt.Errorf("committing the image to %s: %w", dest, err)
-	}
 	if err := ctx.Err(); err != nil {
-		// Interrupted while committing: take the new name off again (the
-		// image itself may be an identical one that existed before).
-		if dest.Transport == "containers-storage" {
-			if rerr := env.Store.RemoveNames(id, []string{ref.DockerReference().String()}); rerr != nil {
+		if len(storeNames) > 0 {
+			if rerr := env.Store.RemoveNames(id, storeNames); rerr != nil {
 				env.Log.Warnf("untagging interrupted image %s: %v", short(id), rerr)
 			}
 		}
 		return "", err
+	}
+	if dest.Transport != "containers-storage" {
+		p, err := newPusher(env.Store, opts.Registry, opts.Progress)
+		if err != nil {
+			return "", err
+		}
+		if _, err := p.push(ctx, id, dest.String()); err != nil {
+			return "", err
+		}
 	}
 	return id, nil
 }

@@ -46,6 +46,7 @@ type PlanSource struct {
 	Path    string    `json:"path"`
 	Deps    []string  `json:"deps"`
 	Install []string  `json:"install"`
+	Needs   []string  `json:"needs,omitempty"`
 	// Problem says why the source could not be resolved or read.
 	Problem string `json:"problem,omitempty"`
 	dir     string // the checkout
@@ -86,6 +87,16 @@ type Internal struct {
 type PlanFinal struct {
 	Key   string      `json:"key,omitempty"` // known once the base is
 	Cache *CacheState `json:"cache,omitempty"`
+	// Layers are the layers over the base, bottom first.
+	Layers []PlanLayer `json:"layers,omitempty"`
+}
+
+// PlanLayer is one layer over the base and whether the store has it.
+type PlanLayer struct {
+	Source string      `json:"source"`
+	Kind   string      `json:"kind"`          // checkout or install
+	Key    string      `json:"key,omitempty"` // "" while the base is not known
+	Cache  *CacheState `json:"cache"`
 }
 
 // CacheState says whether an image with the plan's key exists.
@@ -209,6 +220,14 @@ func (p *Plan) CheckCache(ctx context.Context, store storage.Store, log *logrus.
 		p.Final.Cache = &CacheState{Decision: "unknown", Reason: err.Error()}
 		return nil
 	}
+	p.Final.Layers = nil
+	for _, l := range spec.Planned() {
+		c := &CacheState{Decision: "miss", Reason: "not in the local store: it will be built"}
+		if layers.HasLayer(store, l.Kind, l.Key) {
+			c = &CacheState{Decision: "hit", Where: "local"}
+		}
+		p.Final.Layers = append(p.Final.Layers, PlanLayer{Source: l.Source, Kind: l.Kind, Key: l.Key, Cache: c})
+	}
 	p.Final.Key = spec.Key()
 	id, err := findFinal(store, p.recipe.Name, p.Final.Key)
 	if err != nil {
@@ -251,6 +270,12 @@ func (p *Plan) WriteText(w io.Writer) error {
 		}
 		if c := p.Final.Cache; c != nil {
 			fmt.Fprintf(tw, "final image:\t%s\n", c)
+		}
+		if len(p.Final.Layers) > 0 {
+			fmt.Fprintf(tw, "\nlayers over the base (%d)\tkind\tkey\tcache\n", len(p.Final.Layers))
+			for _, l := range p.Final.Layers {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", l.Source, l.Kind, l.Key[:16], l.Cache)
+			}
 		}
 		fmt.Fprintf(tw, "\nsources (%d)\tbranch\tcommit\tdate\tpath\tgit\n", len(p.Sources))
 		for _, s := range p.Sources {
@@ -305,8 +330,11 @@ func (c *CacheState) String() string {
 	s := strings.ToUpper(c.Decision)
 	if c.Decision == "hit" {
 		what := "image " + short(c.ImageID)
-		if c.Where == "registry" {
+		switch {
+		case c.Where == "registry":
 			what = c.Ref
+		case c.ImageID == "":
+			return s + " (" + c.Where + ")"
 		}
 		if c.Age != "" {
 			what += ", built " + c.Age + " ago"

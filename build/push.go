@@ -145,10 +145,18 @@ func newPusher(store *stores.Store, reg RegistryOptions, progress io.Writer) (*p
 
 // push copies the image with ID id to dest (TRANSPORT:REF).
 func (p *pusher) push(ctx context.Context, id, dest string) (digest.Digest, error) {
-	raw, err := p.runtime.Push(ctx, id, dest, &libimage.PushOptions{CopyOptions: p.opts})
+	opts := p.opts
+	if strings.HasPrefix(dest, "docker-archive:") {
+		// docker save's format holds Docker schema 2 manifests only.
+		opts.ManifestMIMEType = manifest.DockerV2Schema2MediaType
+	}
+	raw, err := p.runtime.Push(ctx, id, dest, &libimage.PushOptions{CopyOptions: opts})
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
+		}
+		if !strings.HasPrefix(dest, "docker://") {
+			return "", fmt.Errorf("writing %s: %w", dest, err)
 		}
 		return "", fmt.Errorf("pushing to %s: %w", strings.TrimPrefix(dest, "docker://"), registryError(p.sys, hostOf(dest), err))
 	}

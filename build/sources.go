@@ -192,7 +192,7 @@ func Prepare(ctx context.Context, r *recipes.Recipe, opts PlanOptions) (*Plan, e
 	var wg sync.WaitGroup
 	for i, s := range r.Sources {
 		planned[i] = PlanSource{Name: s.Name, Git: gitsrc.Redact(s.Git), Branch: branch, Path: s.Dest(),
-			Deps: nonNil(s.Deps), Install: nonNil(s.Install)}
+			Deps: nonNil(s.Deps), Install: nonNil(s.Install), Needs: s.Needs}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -391,7 +391,7 @@ func (e renamedError) Unwrap() error { return e.err }
 func (p *Plan) finalSpec(baseID string, epoch *time.Time) (*layers.FinalSpec, error) {
 	spec := &layers.FinalSpec{
 		Name: p.recipe.Name, BaseID: baseID, BaseKey: p.Base.Key, Image: p.recipe.Image,
-		Network: p.network, Epoch: p.Epoch, Container: "strata-" + p.recipe.Name,
+		Network: p.network, Epoch: p.Epoch, SourceDateEpoch: p.opts.Epoch, Container: "strata-" + p.recipe.Name,
 	}
 	if epoch != nil && spec.Epoch.IsZero() {
 		spec.Epoch = epoch.UTC()
@@ -402,7 +402,7 @@ func (p *Plan) finalSpec(baseID string, epoch *time.Time) (*layers.FinalSpec, er
 		}
 		spec.Sources = append(spec.Sources, layers.Source{
 			Name: s.Name, Git: s.Git, Branch: s.Branch, Commit: s.Commit, Time: s.Date,
-			Path: s.Path, Install: s.Install, Dir: s.dir,
+			Path: s.Path, Install: s.Install, Needs: s.Needs, Dir: s.dir,
 		})
 	}
 	return spec, nil

@@ -8,20 +8,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
+	"io"
 	"os"
-	"path"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/buildah"
 	"go.podman.io/buildah/define"
+	is "go.podman.io/image/v5/storage"
+	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/archive"
 )
 
 // Labels of the final image.
@@ -33,37 +32,53 @@ const (
 	LabelTitle    = "org.opencontainers.image.title"
 )
 
-// SourcesFile is where the image records its sources, the same JSON as the
-// io.strata.sources label.
-const SourcesFile = "/usr/share/strata/sources.json"
+// finalKeyVersion changes whenever the meaning of a final or layer key
+// changes.
+const finalKeyVersion = 2
 
-// finalKeyVersion changes whenever the meaning of a final key changes.
-const finalKeyVersion = 1
+// LabelLayers records, in the image configuration, the key and diff ID of
+// every layer strata put over the base (JSON, bottom first), so that a
+// later build anywhere can match layers by key.
+const LabelLayers = "io.strata.layers"
 
-// Source is one internal project of the final layer: a checkout of one
-// commit, copied to Path with its .git.
+// Source is one internal project of the final image: a checkout of one
+// commit at Path, with its .git, in a layer of its own.
 type Source struct {
 	Name    string    `json:"name"`
 	Git     string    `json:"git"`
 	Branch  string    `json:"branch"`
 	Commit  string    `json:"commit"`
-	Time    time.Time `json:"-"`
+	Time    time.Time `json:"-"` // the commit time
 	Path    string    `json:"-"`
 	Install []string  `json:"-"`
+	Needs   []string  `json:"-"` // sources whose checkouts its install command sees
 	Dir     string    `json:"-"` // the checkout on the host
 }
 
 // FinalSpec is everything that determines the final image over a base.
 type FinalSpec struct {
-	Name      string        // the recipe's name (the image title)
-	BaseID    string        // the base image's ID
-	BaseKey   string        // the base key, recorded as a label
-	Sources   []Source      // in recipe order
-	Image     recipes.Image // the image configuration
-	Network   string        // network of install steps: "none" or "host"
-	Epoch     time.Time     // the image date and file time clamp
-	Runtime   string        // OCI runtime for install steps
-	Container string        // working container name
+	Name    string        // the recipe's name (the image title)
+	BaseID  string        // the base image's ID
+	BaseKey string        // the base key, recorded as a label
+	Sources []Source      // in recipe order
+	Image   recipes.Image // the image configuration
+	Network string        // network of install steps: "none" or "host"
+	Epoch   time.Time     // the image date: the newest of the sources' epochs
+	// SourceDateEpoch, when set, is every layer's epoch; otherwise each
+	// source's layers are dated by its own commit.
+	SourceDateEpoch *time.Time
+	Container       string // working container name prefix
+}
+
+// epoch is the date of a source's layers and the clamp of their file times.
+func (s *FinalSpec) epoch(src Source) time.Time {
+	if s.SourceDateEpoch != nil {
+		return s.SourceDateEpoch.UTC()
+	}
+	if src.Time.IsZero() {
+		return s.Epoch
+	}
+	return src.Time.UTC()
 }
 
 // SourcesJSON returns the provenance record of the sources: name, git,
@@ -80,41 +95,80 @@ func (s *FinalSpec) SourcesJSON() []byte {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
-// finalKeyDoc is the canonical document hashed into a final key.
-type finalKeyDoc struct {
-	Version int           `json:"version"`
-	Name    string        `json:"name"`
-	Base    string        `json:"base"`
-	Sources []keySource   `json:"sources"`
-	Image   recipes.Image `json:"image"`
-	Network string        `json:"network"`
-	Epoch   int64         `json:"epoch"`
-}
-
-type keySource struct {
-	Name    string   `json:"name"`
-	Git     string   `json:"git"`
-	Branch  string   `json:"branch"`
-	Commit  string   `json:"commit"`
-	Path    string   `json:"path"`
-	Install []string `json:"install"`
-}
-
-// Key returns the final key: the sha256 of the base image, the sources'
-// commits and install commands, the image configuration and the date. An
-// image with this key is the image a build would make.
-func (s *FinalSpec) Key() string {
-	doc := finalKeyDoc{Version: finalKeyVersion, Name: s.Name, Base: s.BaseID, Image: s.Image,
-		Network: s.Network, Epoch: s.Epoch.Unix(), Sources: []keySource{}}
-	for _, src := range s.Sources {
-		doc.Sources = append(doc.Sources, keySource{src.Name, src.Git, src.Branch, src.Commit, src.Path, src.Install})
-	}
+// hashDoc is the sha256 of the canonical JSON of a key document.
+func hashDoc(doc any) string {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(doc) // maps are encoded with sorted keys
+	_ = enc.Encode(doc) // plain values; maps are encoded with sorted keys
 	sum := sha256.Sum256(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
 	return hex.EncodeToString(sum[:])
+}
+
+// CheckoutKey is the key of a source's checkout layer: what is in it (the
+// source's name, remote, branch and commit, its path) and its date. The
+// base does not change its bytes.
+func (s *FinalSpec) CheckoutKey(src Source) string {
+	return hashDoc(struct {
+		Version int    `json:"version"`
+		Kind    string `json:"kind"`
+		Name    string `json:"name"`
+		Git     string `json:"git"`
+		Branch  string `json:"branch"`
+		Commit  string `json:"commit"`
+		Path    string `json:"path"`
+		Epoch   int64  `json:"epoch"`
+	}{finalKeyVersion, KindCheckout, src.Name, src.Git, src.Branch, src.Commit, src.Path, s.epoch(src).Unix()})
+}
+
+// InstallKey is the key of a source's install layer: the base image, the
+// checkouts the command runs over (its own and those of Needs, in recipe
+// order), the command, the network and the source's date. Another
+// source's change does not change it unless that source is needed.
+func (s *FinalSpec) InstallKey(src Source) string {
+	var over []string
+	for _, o := range s.over(src) {
+		over = append(over, s.CheckoutKey(o))
+	}
+	return hashDoc(struct {
+		Version int      `json:"version"`
+		Kind    string   `json:"kind"`
+		Base    string   `json:"base"`
+		Over    []string `json:"over"`
+		Install []string `json:"install"`
+		Network string   `json:"network"`
+		Epoch   int64    `json:"epoch"`
+	}{finalKeyVersion, KindInstall, s.BaseID, over, src.Install, s.Network, s.epoch(src).Unix()})
+}
+
+// over returns the sources whose checkouts src's install command runs
+// over: those it needs, in recipe order, then src itself.
+func (s *FinalSpec) over(src Source) []Source {
+	var out []Source
+	for _, o := range s.Sources {
+		if o.Name != src.Name && slices.Contains(src.Needs, o.Name) {
+			out = append(out, o)
+		}
+	}
+	return append(out, src)
+}
+
+// Key returns the final key: the sha256 of the base image, every layer's
+// key, the image configuration and the date. An image with this key is the
+// image a build would make.
+func (s *FinalSpec) Key() string {
+	var keys []string
+	for _, l := range s.Planned() {
+		keys = append(keys, l.Key)
+	}
+	return hashDoc(struct {
+		Version int           `json:"version"`
+		Name    string        `json:"name"`
+		Base    string        `json:"base"`
+		Layers  []string      `json:"layers"`
+		Image   recipes.Image `json:"image"`
+		Epoch   int64         `json:"epoch"`
+	}{finalKeyVersion, s.Name, s.BaseID, keys, s.Image, s.Epoch.Unix()})
 }
 
 // Labels returns the provenance labels of the final image.
@@ -133,150 +187,188 @@ func (s *FinalSpec) Labels() map[string]string {
 	return l
 }
 
-// PrepareFinal makes the working container of the final image over the
-// base: the image configuration, the sources copied with their .git, the
-// sources record, and each source's install command run in the image. The
-// caller commits the returned builder and must Delete it on every path.
-func PrepareFinal(ctx context.Context, env *Env, spec *FinalSpec) (*buildah.Builder, error) {
-	opts, err := env.BuilderOptions(spec.BaseID, spec.Container)
+// BuildFinal makes the final image in the store over the base: for each
+// source, in recipe order, its checkout layer and, when it has an install
+// command, its install layer, then the configuration with the provenance
+// labels. Each layer is reused when the store has it (by key), restacked
+// from its stored diff when only a source below it changed, and built
+// otherwise. names are given to the image. It returns the image ID and
+// the layers.
+func BuildFinal(ctx context.Context, env *Env, spec *FinalSpec, names []string) (string, []Layer, error) {
+	base, err := env.Store.Image(spec.BaseID)
+	if err != nil {
+		return "", nil, fmt.Errorf("reading the base image: %w", err)
+	}
+	chain := &stack{store: env.Store, top: base.TopLayer}
+	// The working images of install commands go when the final image is
+	// made: a layer they share with it stays (it has children), their own
+	// go with them.
+	var working []string
+	defer func() {
+		for _, id := range working {
+			if _, err := env.Store.DeleteImage(id, true); err != nil && !errors.Is(err, storage.ErrImageUnknown) {
+				env.Log.Warnf("removing the working image %s: %v", short(id), err)
+			}
+		}
+	}()
+	var out []Layer
+	for _, src := range spec.Sources {
+		l, err := pushCheckout(ctx, env, spec, chain, src)
+		if err != nil {
+			return "", nil, err
+		}
+		env.Log.Infof("final: %s layer of %s at %s: %s (%s)", KindCheckout, src.Name, src.Commit[:12], l.How, short(l.DiffID.Encoded()))
+		out = append(out, l)
+		if len(src.Install) == 0 {
+			continue
+		}
+		l, err = chain.push(ctx, KindInstall, spec.InstallKey(src), func() (io.ReadCloser, error) {
+			return runInstall(ctx, env, spec, src, &working)
+		})
+		if err != nil {
+			return "", nil, err
+		}
+		l.Source, l.Created = src.Name, spec.epoch(src)
+		l.CreatedBy = "strata install: " + src.Name + ": " + strings.Join(src.Install, " ")
+		env.Log.Infof("final: %s layer of %s: %s (%s)", KindInstall, src.Name, l.How, short(l.DiffID.Encoded()))
+		out = append(out, l)
+	}
+	labels := spec.Labels()
+	labels[LabelLayers] = string(layersJSON(out))
+	id, err := compose(ctx, env.Store, composition{
+		base: spec.BaseID, layers: out, created: spec.Epoch, names: names,
+		edit:  applyImage(spec.Image, labels),
+		notes: map[string]string{LabelFinalKey: labels[LabelFinalKey]},
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return id, out, nil
+}
+
+// pushCheckout puts a source's checkout layer on a stack.
+func pushCheckout(ctx context.Context, env *Env, spec *FinalSpec, st *stack, src Source) (Layer, error) {
+	when := spec.epoch(src)
+	l, err := st.push(ctx, KindCheckout, spec.CheckoutKey(src), func() (io.ReadCloser, error) {
+		return checkoutTar(src, when)
+	})
+	if err != nil {
+		return l, fmt.Errorf("source %q: %w", src.Name, err)
+	}
+	l.Source, l.Created = src.Name, when
+	l.CreatedBy = fmt.Sprintf("strata checkout: %s@%s to %s", src.Name, src.Commit[:12], src.Path)
+	return l, nil
+}
+
+// PlannedLayer is a layer a build of the spec puts over the base.
+type PlannedLayer struct {
+	Kind   string
+	Source string
+	Key    string
+}
+
+// Planned lists the layers of the spec over the base, bottom first, with
+// their keys.
+func (s *FinalSpec) Planned() []PlannedLayer {
+	var out []PlannedLayer
+	for _, src := range s.Sources {
+		out = append(out, PlannedLayer{KindCheckout, src.Name, s.CheckoutKey(src)})
+		if len(src.Install) > 0 {
+			out = append(out, PlannedLayer{KindInstall, src.Name, s.InstallKey(src)})
+		}
+	}
+	return out
+}
+
+// layersJSON is the LabelLayers record.
+func layersJSON(list []Layer) []byte {
+	if list == nil {
+		list = []Layer{}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(list)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// runInstall runs a source's install command over the base and the
+// checkouts it needs, in a working container of its own, commits what the
+// command wrote and returns that diff. The working container is removed on
+// every path; the images it makes are added to working, for the caller to
+// remove.
+func runInstall(ctx context.Context, env *Env, spec *FinalSpec, src Source, working *[]string) (io.ReadCloser, error) {
+	if env.Runtime == "" {
+		return nil, fmt.Errorf("no OCI runtime configured for the install command of source %q", src.Name)
+	}
+	base, err := env.Store.Image(spec.BaseID)
+	if err != nil {
+		return nil, err
+	}
+	over := &stack{store: env.Store, top: base.TopLayer}
+	var below []Layer
+	for _, o := range spec.over(src) {
+		l, err := pushCheckout(ctx, env, spec, over, o)
+		if err != nil {
+			return nil, err
+		}
+		env.Log.Debugf("final: install of %s: checkout of %s over the base: %s", src.Name, o.Name, l.How)
+		below = append(below, l)
+	}
+	runImage, err := compose(ctx, env.Store, composition{base: spec.BaseID, layers: below, created: spec.epoch(src)})
+	if err != nil {
+		return nil, err
+	}
+	*working = append(*working, runImage)
+	opts, err := env.BuilderOptions(runImage, spec.Container+"-install-"+src.Name)
 	if err != nil {
 		return nil, err
 	}
 	b, err := buildah.NewBuilder(ctx, env.Store, opts)
 	if err != nil {
-		return nil, fmt.Errorf("preparing the final image: %w", err)
-	}
-	if err := prepareFinal(ctx, env, spec, b); err != nil {
-		if derr := b.Delete(); derr != nil {
-			env.Log.Warnf("removing working container %q: %v", b.Container, derr)
-		}
-		return nil, err
-	}
-	return b, nil
-}
-
-func prepareFinal(ctx context.Context, env *Env, spec *FinalSpec, b *buildah.Builder) error {
-	ApplyConfig(b, spec.Image)
-	for k, v := range spec.Labels() {
-		b.SetLabel(k, v)
-	}
-	if len(spec.Sources) == 0 {
-		b.SetCreatedBy("strata: image configuration of recipe " + spec.Name)
-		return nil
-	}
-	root, err := b.Mount(b.MountLabel)
-	if err != nil {
-		return fmt.Errorf("mounting the working container: %w", err)
+		return nil, fmt.Errorf("preparing the install command of source %q: %w", src.Name, err)
 	}
 	defer func() {
-		if err := b.Unmount(); err != nil {
-			env.Log.Warnf("unmounting working container %q: %v", b.Container, err)
+		if err := b.Delete(); err != nil {
+			env.Log.Warnf("removing working container %q: %v", b.Container, err)
 		}
 	}()
-	if err := copySources(ctx, env, spec, root); err != nil {
-		return err
+	if err := runStep(ctx, env, spec, b, src); err != nil {
+		return nil, err
 	}
-	record, err := securejoin.SecureJoin(root, SourcesFile)
+	// A name of this process's own, taken off again with the image.
+	ref, err := is.Transport.ParseStoreReference(env.Store, fmt.Sprintf("localhost/strata-working:install-%d-%s", os.Getpid(), spec.InstallKey(src)[:12]))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := mkdirAllOwned(root, filepath.Dir(record)); err != nil {
-		return err
+	when := spec.epoch(src)
+	id, _, _, err := b.Commit(ctx, ref, buildah.CommitOptions{
+		Compression:         archive.Uncompressed,
+		SignaturePolicyPath: env.PolicyPath,
+		SystemContext:       env.SystemContext,
+		SourceDateEpoch:     &when,
+		RewriteTimestamp:    true,
+		OmitHistory:         true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("committing the install layer of source %q: %w", src.Name, err)
 	}
-	if err := replaceWith(record, func() error {
-		return os.WriteFile(record, append(spec.SourcesJSON(), '\n'), 0o644)
-	}, false); err != nil {
-		return fmt.Errorf("writing %s: %w", SourcesFile, err)
+	*working = append(*working, id)
+	img, err := env.Store.Image(id)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.Chtimes(record, spec.Epoch, spec.Epoch); err != nil {
-		return err
+	rc, err := storedDiff(env.Store, img.TopLayer)
+	if err != nil {
+		return nil, fmt.Errorf("reading the install layer of source %q: %w", src.Name, err)
 	}
-	var steps []string
-	for _, src := range spec.Sources {
-		if len(src.Install) == 0 {
-			continue
-		}
-		if err := runInstall(ctx, env, spec, b, src); err != nil {
-			return err
-		}
-		steps = append(steps, src.Name+": "+strings.Join(src.Install, " "))
-	}
-	var names []string
-	for _, src := range spec.Sources {
-		names = append(names, src.Name+"@"+src.Commit[:12])
-	}
-	desc := "strata final: sources " + strings.Join(names, " ")
-	if len(steps) > 0 {
-		desc += "; install " + strings.Join(steps, "; ")
-	}
-	b.SetCreatedBy(desc)
-	return nil
+	return rc, nil
 }
 
-// copySources copies every source into the mounted root. Creating files
-// through the overlay mount is kernel time, so sources whose paths do not
-// nest are copied side by side; nested ones keep the recipe's order (a
-// later source overwrites an earlier one).
-func copySources(ctx context.Context, env *Env, spec *FinalSpec, root string) error {
-	copyOne := func(src Source) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		env.Log.Infof("final: copying %s at %s to %s", src.Name, src.Commit[:12], src.Path)
-		if err := copyTree(root, src.Path, src.Dir, spec.Epoch); err != nil {
-			return fmt.Errorf("copying source %q: %w", src.Name, err)
-		}
-		return nil
-	}
-	if nested(spec.Sources) {
-		for _, src := range spec.Sources {
-			if err := copyOne(src); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	// Shared parents (such as /src) first, so that the copies do not race
-	// to create them.
-	for _, src := range spec.Sources {
-		top, err := securejoin.SecureJoin(root, filepath.Dir(path.Clean(src.Path)))
-		if err != nil {
-			return err
-		}
-		if err := mkdirAllOwned(root, top); err != nil {
-			return err
-		}
-	}
-	errs := make([]error, len(spec.Sources))
-	var wg sync.WaitGroup
-	for i, src := range spec.Sources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = copyOne(src)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// nested reports whether one source's path is inside another's.
-func nested(sources []Source) bool {
-	for i, a := range sources {
-		for j, b := range sources {
-			pa, pb := path.Clean(a.Path), path.Clean(b.Path)
-			if i != j && (pa == pb || strings.HasPrefix(pb, pa+"/")) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func runInstall(ctx context.Context, env *Env, spec *FinalSpec, b *buildah.Builder, src Source) error {
-	if env.Runtime == "" {
-		return fmt.Errorf("no OCI runtime configured for the install command of source %q", src.Name)
-	}
+// runStep runs a source's install command in a working container, as
+// root, in the source's directory, with the network disabled (or the
+// host's), SOURCE_DATE_EPOCH set to the source's epoch.
+func runStep(ctx context.Context, env *Env, spec *FinalSpec, b *buildah.Builder, src Source) error {
 	env.Log.Infof("final: running the install command of %s: %s", src.Name, strings.Join(src.Install, " "))
 	ns := define.NamespaceOptions{{Name: "network", Host: spec.Network == "host"}}
 	t := &tail{}
@@ -285,7 +377,7 @@ func runInstall(ctx context.Context, env *Env, spec *FinalSpec, b *buildah.Build
 		Runtime:          env.Runtime,
 		WorkingDir:       src.Path,
 		User:             "0:0", // installs write system directories whatever image.user is
-		Env:              []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(spec.Epoch.Unix(), 10)},
+		Env:              []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(spec.epoch(src).Unix(), 10)},
 		NamespaceOptions: ns,
 		ConfigureNetwork: define.NetworkDisabled,
 		Stdout:           multi(env.Output, t),
@@ -304,34 +396,6 @@ func runInstall(ctx context.Context, env *Env, spec *FinalSpec, b *buildah.Build
 		return fmt.Errorf("running the install command of source %q (%s): %w%s", src.Name, strings.Join(src.Install, " "), err, msg)
 	}
 	return ctx.Err()
-}
-
-// ApplyConfig sets the recipe's image configuration on a builder.
-func ApplyConfig(b *buildah.Builder, im recipes.Image) {
-	if im.Entrypoint != nil {
-		b.SetEntrypoint(im.Entrypoint)
-	}
-	if im.Cmd != nil {
-		b.SetCmd(im.Cmd)
-	}
-	for _, k := range slices.Sorted(maps.Keys(im.Env)) {
-		b.SetEnv(k, im.Env[k])
-	}
-	if im.Workdir != "" {
-		b.SetWorkDir(im.Workdir)
-	}
-	if im.User != "" {
-		b.SetUser(im.User)
-	}
-	for _, k := range slices.Sorted(maps.Keys(im.Labels)) {
-		b.SetLabel(k, im.Labels[k])
-	}
-	for _, p := range im.Ports {
-		if !strings.Contains(p, "/") {
-			p += "/tcp"
-		}
-		b.SetPort(p)
-	}
 }
 
 func lastLines(s string, n int) string {

@@ -1,10 +1,17 @@
 package layers
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/strata-build/strata/recipes"
 )
 
@@ -68,23 +75,129 @@ func TestFinalLabels(t *testing.T) {
 	}
 }
 
-func TestNested(t *testing.T) {
-	for _, tc := range []struct {
-		paths []string
-		want  bool
-	}{
-		{[]string{"/src/a", "/src/b"}, false},
-		{[]string{"/src", "/src/ogr"}, true},
-		{[]string{"/src/ogr", "/src"}, true},
-		{[]string{"/src/a", "/src/ab"}, false},
-		{[]string{"/opt/a/", "/opt/a"}, true},
+// TestLayerKeys: a source's layers change with what goes into them and
+// with nothing else: another source's commit changes neither, unless the
+// install command needs that source.
+func TestLayerKeys(t *testing.T) {
+	ref := finalSpec()
+	web, lib := ref.Sources[0], ref.Sources[1]
+	ck, ik, libck := ref.CheckoutKey(web), ref.InstallKey(web), ref.CheckoutKey(lib)
+	other := finalSpec()
+	other.Sources[1].Commit = "c9"
+	other.Sources[1].Time = time.Unix(1760000000, 0)
+	if other.CheckoutKey(other.Sources[0]) != ck || other.InstallKey(other.Sources[0]) != ik {
+		t.Errorf("a commit of lib changed the layers of web")
+	}
+	if other.CheckoutKey(other.Sources[1]) == libck {
+		t.Errorf("a commit of lib kept its checkout key")
+	}
+	newBase := finalSpec()
+	newBase.BaseID = "b2"
+	if newBase.CheckoutKey(web) != ck {
+		t.Errorf("a new base changed a checkout layer's key (its bytes do not depend on the base)")
+	}
+	if newBase.InstallKey(web) == ik {
+		t.Errorf("a new base kept the install key (the command runs over the base)")
+	}
+	for name, change := range map[string]func(*FinalSpec){
+		"own commit":      func(s *FinalSpec) { s.Sources[0].Commit = "c5" },
+		"install command": func(s *FinalSpec) { s.Sources[0].Install = []string{"make"} },
+		"network":         func(s *FinalSpec) { s.Network = "host" },
+		"own date":        func(s *FinalSpec) { s.Sources[0].Time = time.Unix(1760000000, 0) },
+		"needed source":   func(s *FinalSpec) { s.Sources[0].Needs = []string{"lib"}; s.Sources[1].Commit = "c9" },
 	} {
-		var s []Source
-		for _, p := range tc.paths {
-			s = append(s, Source{Path: p})
+		s := finalSpec()
+		change(s)
+		if s.InstallKey(s.Sources[0]) == ik {
+			t.Errorf("changing the %s kept the install key", name)
 		}
-		if got := nested(s); got != tc.want {
-			t.Errorf("nested(%q) = %v", tc.paths, got)
+	}
+	sde := finalSpec()
+	e := time.Unix(1700000000, 0).UTC()
+	sde.SourceDateEpoch = &e
+	sde.Sources[0].Time = time.Unix(1760000000, 0)
+	if got := sde.epoch(sde.Sources[0]); !got.Equal(e) {
+		t.Errorf("epoch with SOURCE_DATE_EPOCH = %v, want %v", got, e)
+	}
+	own := finalSpec()
+	own.Sources[0].Time = time.Unix(1760000000, 0)
+	if got := own.epoch(own.Sources[0]); !got.Equal(own.Sources[0].Time) {
+		t.Errorf("a source's epoch = %v, want its commit time %v", got, own.Sources[0].Time)
+	}
+}
+
+// TestCheckoutTar: the checkout layer is the same bytes for the same
+// checkout, entries sorted with their parents first, owned by 0:0, every
+// time the source's epoch, and holds the source's record.
+func TestCheckoutTar(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"b.txt": "b\n", "a/z.py": "z\n", "a/b/c.sh": "#!/bin/sh\n", ".git/HEAD": "ref: refs/heads/main\n"} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
 		}
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(name, ".sh") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("b.txt", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	when := time.Unix(1750000000, 0).UTC()
+	src := Source{Name: "web", Git: "https://example.com/web", Branch: "main", Commit: "c1", Path: "/srv/web", Dir: dir}
+	read := func() ([]byte, []*tar.Header) {
+		rc, err := checkoutTar(src, when)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		data, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hs []*tar.Header
+		tr := tar.NewReader(bytes.NewReader(data))
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs = append(hs, h)
+		}
+		return data, hs
+	}
+	one, hs := read()
+	// Another checkout of the same commit, made at another time.
+	if err := os.Chtimes(filepath.Join(dir, "b.txt"), time.Now(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if two, _ := read(); !bytes.Equal(one, two) {
+		t.Errorf("two tar streams of one checkout differ")
+	}
+	var names []string
+	for _, h := range hs {
+		names = append(names, h.Name)
+		if h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" || !h.ModTime.Equal(when) {
+			t.Errorf("%s: owner %d:%d %q:%q, time %v", h.Name, h.Uid, h.Gid, h.Uname, h.Gname, h.ModTime)
+		}
+		if h.Name == "srv/web/a/b/c.sh" && h.Mode != 0o755 || h.Name == "srv/web/b.txt" && h.Mode != 0o644 {
+			t.Errorf("%s: mode %o", h.Name, h.Mode)
+		}
+		if h.Name == "srv/web/link" && (h.Typeflag != tar.TypeSymlink || h.Linkname != "b.txt") {
+			t.Errorf("link: %+v", h)
+		}
+	}
+	want := []string{"srv/", "srv/web/", "srv/web/.git/", "srv/web/.git/HEAD", "srv/web/a/", "srv/web/a/b/", "srv/web/a/b/c.sh",
+		"srv/web/a/z.py", "srv/web/b.txt", "srv/web/link", "usr/", "usr/share/", "usr/share/strata/", "usr/share/strata/sources/",
+		"usr/share/strata/sources/web.json"}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("entries (-want +got):\n%s", diff)
 	}
 }

@@ -143,8 +143,14 @@ type Source struct {
 	// Optional: where the clone goes in the image (default /src/NAME).
 	Path string `yaml:"path,omitempty" json:"path,omitempty"`
 	// Optional: the command run in the image after the copy, in exec form,
-	// with the working directory at Path.
+	// with the working directory at Path. It runs over the base and this
+	// source's checkout only (and those of Needs), and what it writes is a
+	// layer of its own.
 	Install []string `yaml:"install,omitempty" json:"install,omitempty"`
+	// Optional: other sources whose checkouts the install command must
+	// see (a plugin built against its application). The install command
+	// then runs again when one of them changes.
+	Needs []string `yaml:"needs,omitempty" json:"needs,omitempty"`
 }
 
 // Dest returns where the source goes in the image.

@@ -141,7 +141,7 @@ func (v *validator) checkSources() {
 		} else if s.Name != "" {
 			dest := path.Clean(s.Dest())
 			if j, dup := paths[dest]; dup {
-				v.fail(f+".path", "path %q is already used by sources[%d]", dest, j)
+				v.fail(f+".path", "sources %q and %q both write %s: give each a path of its own", v.r.Sources[j].Name, s.Name, dest)
 			}
 			paths[dest] = i
 		}
@@ -149,6 +149,27 @@ func (v *validator) checkSources() {
 			v.fail(f+".install[0]", "the program name is empty")
 		}
 	}
+	for i, s := range v.r.Sources {
+		for j, n := range s.Needs {
+			f := fmt.Sprintf("sources[%d].needs[%d]", i, j)
+			switch _, ok := names[n]; {
+			case n == s.Name:
+				v.fail(f, "source %q cannot need itself", n)
+			case !ok:
+				v.fail(f, "unknown source %q: want one of %s", n, strings.Join(v.r.sourceNames(), ", "))
+			case len(s.Install) == 0:
+				v.fail(f, "needs is for the install command, and source %q has none", s.Name)
+			}
+		}
+	}
+}
+
+func (r *Recipe) sourceNames() []string {
+	var out []string
+	for _, s := range r.Sources {
+		out = append(out, strconv.Quote(s.Name))
+	}
+	return out
 }
 
 func (v *validator) checkProfiles() {

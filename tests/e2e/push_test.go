@@ -94,7 +94,8 @@ func TestPush(t *testing.T) {
 	}
 	baseBlobs := reg.blobs(t, "e2e/webapp:stg")
 
-	// A code change: only the new final layer and the config go up.
+	// A code change: only webapp's new layers (its checkout, and its
+	// install layer, which copies app.py) and the config go up.
 	p.commit(t, "main", "typo", map[string]string{"app.py": "VERSION = 'main-2'\n"})
 	reg.ResetLog(t)
 	r = strata(t, s, env, "build", "--push", "--tls-verify=false", file)
@@ -104,10 +105,10 @@ func TestPush(t *testing.T) {
 	now := reg.blobs(t, "e2e/webapp:stg")
 	uploads := reg.BlobUploads(t)
 	slices.Sort(uploads)
-	wantUp := []string{now[0], now[2]} // config, final layer
+	wantUp := []string{now[0], now[2], now[3]} // config, checkout layer, install layer
 	slices.Sort(wantUp)
 	if !slices.Equal(uploads, wantUp) {
-		t.Errorf("after a code change the push uploaded %v, want only the config and the final layer %v", uploads, wantUp)
+		t.Errorf("after a code change the push uploaded %v, want only the config and webapp's two layers %v", uploads, wantUp)
 	}
 	if now[1] != baseBlobs[1] {
 		t.Errorf("the base layer changed: %s -> %s", baseBlobs[1], now[1])

@@ -115,7 +115,7 @@ func cacheEnv(t *testing.T) []string {
 }
 
 // TestSourcesProfiles builds the stg and prod profiles: each puts its
-// branch's commit in the image, named by the labels and sources.json, with
+// branch's commit in the image, named by the labels and sources/NAME.json, with
 // the install command run in the image; both share one base layer.
 func TestSourcesProfiles(t *testing.T) {
 	p := newProject(t, filepath.Join(t.TempDir(), "webapp"))
@@ -161,8 +161,9 @@ func TestSourcesProfiles(t *testing.T) {
 				}
 				return strings.TrimSpace(string(data))
 			}
-			if got := read("usr/share/strata/sources.json"); got != wantSources {
-				t.Errorf("sources.json = %s", got)
+			wantRecord := fmt.Sprintf("{\n  \"name\": \"webapp\",\n  \"git\": %q,\n  \"branch\": %q,\n  \"commit\": %q\n}", p.repo.Dir, tc.branch, commit)
+			if got := read("usr/share/strata/sources/webapp.json"); got != wantRecord {
+				t.Errorf("sources/webapp.json = %s\nwant %s", got, wantRecord)
 			}
 			if got, want := read("usr/share/webapp-installed"), fmt.Sprintf("VERSION = '%s-1'", tc.branch); got != want {
 				t.Errorf("the install command saw app.py %q, want %q", got, want)
@@ -175,9 +176,10 @@ func TestSourcesProfiles(t *testing.T) {
 			}
 		})
 	}
-	// Both profiles have the same dependencies: one base layer.
-	if a, b := s.diffIDs(t, stg), s.diffIDs(t, prod); len(a) != 2 || len(b) != 2 || a[0] != b[0] {
-		t.Errorf("layers: stg %v prod %v, want the same base and one final layer each", a, b)
+	// Both profiles have the same dependencies: one base layer, then the
+	// checkout and install layers of webapp.
+	if a, b := s.diffIDs(t, stg), s.diffIDs(t, prod); len(a) != 3 || len(b) != 3 || a[0] != b[0] || a[1] == b[1] {
+		t.Errorf("layers: stg %v prod %v, want the same base and a checkout and install layer each", a, b)
 	}
 	// The base has the spec's and setup.cfg's dependencies, never webapp.
 	pkgs := s.labels(t, stg)["io.strata.base.packages"]
@@ -222,8 +224,8 @@ func TestSourcesRebuild(t *testing.T) {
 	}
 	second := strings.TrimSpace(r.stdout)
 	after := s.diffIDs(t, second)
-	if second == first || len(after) != 2 || after[0] != before[0] || after[1] == before[1] {
-		t.Errorf("after a code change: layers %v, before %v: want the same base and a new final layer", after, before)
+	if second == first || len(after) != 3 || after[0] != before[0] || after[1] == before[1] || after[2] == before[2] {
+		t.Errorf("after a code change: layers %v, before %v: want the same base, a new checkout layer and a new install layer (app.py changed)", after, before)
 	}
 	if !strings.Contains(r.stderr, "reusing base image") {
 		t.Errorf("the base was not reused:\n%s", r.stderr)

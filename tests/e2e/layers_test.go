@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/strata-build/strata/internal/fixtures"
+)
+
+// threeSources makes three source repositories (alpha, beta, gamma), each
+// with a VERSION file, and a recipe that checks each out and runs an
+// install command that copies VERSION and records a random run ID: an
+// install layer that keeps its digest was not run again.
+func threeSources(t *testing.T) (map[string]*fixtures.GitRepo, string) {
+	t.Helper()
+	dir := t.TempDir()
+	repos := map[string]*fixtures.GitRepo{}
+	var sources strings.Builder
+	for i, name := range []string{"alpha", "beta", "gamma"} {
+		g, err := fixtures.NewGitRepo(filepath.Join(dir, name), int64(1750000000+i*1000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.Commit("main", "first", map[string]string{"VERSION": name + "-1\n", "lib/" + name + ".py": "x = 1\n"}); err != nil {
+			t.Fatal(err)
+		}
+		repos[name] = g
+		fmt.Fprintf(&sources, `  - name: %s
+    git: %q
+    install: [sh, -c, "cat VERSION > /usr/share/%s-installed && cat /proc/sys/kernel/random/uuid > /usr/share/%s-run"]
+`, name, g.Dir, name, name)
+	}
+	return repos, writeRecipe(t, fmt.Sprintf(`name: three
+base:
+  repos:
+    - {id: local, baseurl: "file://%s", gpgcheck: false}
+  packages: [busybox]
+sources:
+%sprofiles:
+  stg: {branch: main}
+`, repoDir, sources.String()))
+}
+
+// layerDecisions reads the "final: KIND layer of SOURCE ...: HOW" lines.
+func layerDecisions(t *testing.T, stderr string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		var e struct{ Msg string }
+		if json.Unmarshal([]byte(line), &e) != nil || !strings.HasPrefix(e.Msg, "final: ") {
+			continue
+		}
+		f := strings.Fields(e.Msg) // final: KIND layer of SOURCE [at C]: HOW (ID)
+		if len(f) >= 6 && f[2] == "layer" && f[3] == "of" {
+			out[strings.TrimSuffix(f[4], ":")+"/"+f[1]] = f[len(f)-2]
+		}
+	}
+	return out
+}
+
+// TestLayersPerSource: each source has its own checkout and install
+// layers. A commit in the middle source gives new layers for it only: the
+// first source's layers are reused, the last's are restacked with the same
+// digests, and the last's install command is not run again. The image runs
+// and shows every source's files and install output.
+func TestLayersPerSource(t *testing.T) {
+	repos, file := threeSources(t)
+	s := newStore(t)
+	env := cacheEnv(t)
+	first := mustBuild(t, s, env, file)
+	before := s.diffIDs(t, first)
+	if len(before) != 7 {
+		t.Fatalf("layers %v: want the base and a checkout and an install layer for each of three sources", before)
+	}
+
+	if _, err := repos["beta"].Commit("main", "typo", map[string]string{"VERSION": "beta-2\n"}); err != nil {
+		t.Fatal(err)
+	}
+	r := strata(t, s, env, "--log-format", "json", "build", file)
+	if r.code != 0 {
+		t.Fatalf("build after a commit in beta: %s", r.stderr)
+	}
+	second := strings.TrimSpace(r.stdout)
+	after := s.diffIDs(t, second)
+	for i, what := range []string{"base", "alpha checkout", "alpha install", "beta checkout", "beta install", "gamma checkout", "gamma install"} {
+		changed := after[i] != before[i]
+		if want := strings.HasPrefix(what, "beta"); changed != want {
+			t.Errorf("%s layer: changed %v, want %v (%s -> %s)", what, changed, want, before[i], after[i])
+		}
+	}
+	got := layerDecisions(t, r.stderr)
+	want := map[string]string{
+		"alpha/checkout": "reused", "alpha/install": "reused",
+		"beta/checkout": "built", "beta/install": "built",
+		"gamma/checkout": "restacked", "gamma/install": "restacked",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+	if strings.Count(r.stderr, "running the install command") != 1 {
+		t.Errorf("install commands run after a commit in beta: want only beta's\n%s", r.stderr)
+	}
+
+	// The manifest, as skopeo reads it, lists the same layers.
+	raw := tool(t, "skopeo", "inspect", "--raw", "containers-storage:["+"overlay@"+s.root+"+"+s.runroot+"]"+second)
+	var m struct{ Layers []struct{ Digest string } }
+	if err := json.Unmarshal([]byte(raw), &m); err != nil || len(m.Layers) != 7 || m.Layers[6].Digest != after[6] {
+		t.Errorf("manifest layers %v (%v), want %v", m.Layers, err, after)
+	}
+
+	ctr := strings.TrimSpace(s.buildah(t, "from", "--pull-never", "--quiet", second))
+	out := s.buildah(t, "run", "--runtime", "runc", "--network", "none", ctr, "sh", "-c",
+		"cat /usr/share/alpha-installed /usr/share/beta-installed /usr/share/gamma-installed /src/gamma/lib/gamma.py; ls /usr/share/strata/sources")
+	s.buildah(t, "rm", ctr)
+	for _, w := range []string{"alpha-1", "beta-2", "gamma-1", "x = 1", "alpha.json", "beta.json", "gamma.json"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("the image does not show %q:\n%s", w, out)
+		}
+	}
+	s.assertClean(t)
+}
+
+// TestLayersSamePath: two sources that write one path are a recipe error
+// naming both.
+func TestLayersSamePath(t *testing.T) {
+	rec := writeRecipe(t, "name: clash\nbase:\n  packages: [busybox]\nsources:\n  - {name: one, git: /g/one, path: /srv/app}\n  - {name: two, git: /g/two, path: /srv/app}\nprofiles:\n  stg: {branch: main}\n")
+	r := strata(t, newStore(t), nil, "build", rec)
+	if r.code != 2 || !strings.Contains(r.stderr, `sources "one" and "two" both write /srv/app`) {
+		t.Errorf("exit %d, want 2 naming both sources and the path\n%s", r.code, r.stderr)
+	}
+}
+
+// TestComposedInRegistry: a fresh runner (empty store, empty clone
+// cache) building with --push what the registry holds already moves no
+// blob: no upload, no download; every tag keeps its digest, and the store
+// stays empty.
+func TestComposedInRegistry(t *testing.T) {
+	reg := startRegistry(t, registryOptions{})
+	_, file := threeSources(t)
+	body, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file = writeRecipe(t, string(body)+fmt.Sprintf("push:\n  repository: %s/e2e/three\n  cache: %s/e2e/cache\n", reg.Host, reg.Host))
+	first := strata(t, newStore(t), cacheEnv(t), "build", "--push", "--tls-verify=false", file)
+	if first.code != 0 {
+		t.Fatalf("first build --push: %s", first.stderr)
+	}
+	digest := reg.Digest(t, "e2e/three:stg")
+
+	reg.ResetLog(t)
+	fresh := newStore(t)
+	r := strata(t, fresh, cacheEnv(t), "--log-format", "json", "build", "--push", "--tls-verify=false", file)
+	if r.code != 0 {
+		t.Fatalf("fresh runner build --push: %s", r.stderr)
+	}
+	if got, want := strings.TrimSpace(r.stdout), strings.TrimSpace(first.stdout); got != want {
+		t.Errorf("the fresh runner printed %s, the first %s", got, want)
+	}
+	if ev := events(t, r.stderr); ev["final"] != "hit" || ev["push"] != "pushed" {
+		t.Errorf("decisions %v, want a final hit in the registry", ev)
+	}
+	for _, line := range reg.Requests(t) {
+		if strings.Contains(line, "/blobs/") && !strings.HasPrefix(line, "HEAD ") {
+			t.Errorf("a blob moved: %s", line)
+		}
+	}
+	if up := reg.BlobUploads(t); len(up) != 0 {
+		t.Errorf("uploads %v, want none", up)
+	}
+	if now := reg.Digest(t, "e2e/three:stg"); now != digest {
+		t.Errorf("the tag moved: %s -> %s", digest, now)
+	}
+	if out := fresh.buildah(t, "images", "--quiet"); strings.TrimSpace(out) != "" {
+		t.Errorf("the fresh runner pulled images:\n%s", out)
+	}
+	fresh.assertClean(t)
+}
