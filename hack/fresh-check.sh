@@ -30,10 +30,11 @@ git clone --quiet --no-hardlinks "$top" "$root/src/main"
 if [ -d "$top/../shared" ]; then cp -a "$top/../shared" "$root/src/shared"; fi
 mkdir -p "$root/usr/local/go" "$root/root/go/pkg/mod" "$root/root/.cache/go-build" "$root/root/.cache/strata-test"
 
-# Everything below runs in a private mount namespace: when it ends, every
-# mount made for the root goes with it.
+# Everything below runs in a private mount namespace whose root becomes the
+# fresh root (pivot_root): when it ends, every mount made for it goes too.
 unshare --mount --propagation private bash -euo pipefail -c '
 	root=$1 goroot=$2 share=$3
+	goproxy=$(go env GOPROXY)
 	# The root must be a mount point: runc makes "/" private in the
 	# containers it starts.
 	mount --bind "$root" "$root"
@@ -56,9 +57,17 @@ unshare --mount --propagation private bash -euo pipefail -c '
 		cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
 		chroot "$root" update-ca-certificates >/dev/null
 	fi
-	chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 CI=true \
+	# pivot_root, not chroot: a chrooted process may not create user
+	# namespaces, and the rootless tests need them.
+	cd "$root"
+	mkdir -p .oldroot
+	pivot_root . .oldroot
+	cd /
+	umount -l /.oldroot
+	rmdir /.oldroot
+	exec /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 CI=true \
 		PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		GOPROXY="$(go env GOPROXY)" GOFLAGS=-modcacherw \
+		GOPROXY="$goproxy" GOFLAGS=-modcacherw \
 		bash -euo pipefail -c "
 			cd /src/main
 			echo \"--- make demo\"; make demo
