@@ -55,7 +55,7 @@ func cacheCommand() *cli.Command {
 				Name:  "prune",
 				Usage: "remove cached bases: all but the --keep most recently used, and those unused for --older-than",
 				Flags: []cli.Flag{
-					&cli.IntFlag{Name: "keep", Value: -1, Usage: "keep the `N` most recently used bases (default: no limit)"},
+					&cli.IntFlag{Name: "keep", Value: -1, DefaultText: "no limit", Usage: "keep the `N` most recently used bases"},
 					&cli.StringFlag{Name: "older-than", Usage: "remove bases not used for `AGE` (7d, 36h, ...)"},
 				},
 				Action: func(c *cli.Context) error {

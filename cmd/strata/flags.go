@@ -159,7 +159,7 @@ func registryFlags() []cli.Flag {
 		&cli.StringFlag{Name: "cert-dir", Usage: "`DIR` with the registry's CA certificate (*.crt) and client certificates", EnvVars: []string{"STRATA_CERT_DIR"}},
 		&cli.BoolFlag{Name: "tls-verify", Value: true, Usage: "require HTTPS and verify certificates (false also allows plain HTTP)", EnvVars: []string{"STRATA_TLS_VERIFY"}},
 		&cli.UintFlag{Name: "retry", Value: 3, Usage: "how many times a failed transfer is tried again", EnvVars: []string{"STRATA_RETRY"}},
-		&cli.DurationFlag{Name: "retry-delay", Usage: "pause between tries (default: 1s, doubling)", EnvVars: []string{"STRATA_RETRY_DELAY"}},
+		&cli.DurationFlag{Name: "retry-delay", DefaultText: "1s, doubling", Usage: "pause between tries", EnvVars: []string{"STRATA_RETRY_DELAY"}},
 		&cli.StringFlag{Name: "compression-format", Value: "gzip", Usage: "layer compression: gzip or zstd", EnvVars: []string{"STRATA_COMPRESSION_FORMAT"}},
 	}
 }

@@ -33,7 +33,7 @@ var scenarioTable = []scenarioInfo{
 	{scNoChange, "(2) rebuild, nothing changed", 0.25, false},
 	{scCode, "(3) rebuild after a one-line commit in one source", 0.5, false},
 	{scDep, "(4) rebuild with one dependency added", 1.0, false},
-	{scFresh, "(5) fresh store, warm registry cache", 0.5, false},
+	{scFresh, "(5) fresh store, warm registry, nothing changed, build --push", 0.1, false},
 	{scPush, "(6) push after a code change: bytes sent", 0, true},
 }
 
@@ -327,7 +327,7 @@ func writeReport(path string, res *results) error {
 	p("%s) of small Python modules, tests and data files, packed; their `deps` (setup.cfg, a spec, pyproject.toml) add two apps and 16 `python3dist()` packages to the recipe's six apps. Each source's install step runs `%s` in the image. ", strings.Join(names, "; "), installCmd("NAME"))
 	p("The code-change scenarios commit a one-line change to `%s/%s` in `%s` (the middle source of the Containerfile); the working tree changes with it, for buildah's COPY.\n", changedSrc, changeModule, changedSrc)
 	p("- **Base**: the Debian 12 root with dnf (`hack/debian-dnf-image.sh`, an oci-archive). strata: `base.install: container`, `base.from: oci-archive:…`. buildah: `buildah pull oci-archive:…` into its fresh store, timed as part of its cold and fresh-store builds, then `FROM localhost/debian-dnf:latest` with `--pull-never` (a `FROM oci-archive:` line would re-read the 334 MB archive on every build, which a registry base would not).\n")
-	p("- **buildah**: `buildah --root … --runroot … --storage-driver overlay bud --pull-never --layers --runtime runc --network host`; (5) adds `--cache-to/--cache-from REGISTRY/bench/buildah-cache --tls-verify=false` on the warm-up and `--cache-from` on the fresh stores. **strata**: `strata --root … --runroot … --storage-driver overlay --log-format json build`, a fresh `STRATA_GIT_CACHE_DIR` with each fresh store; (5) and (6) use the recipe with `push.repository` and `push.cache`, `--tls-verify=false`.\n")
+	p("- **buildah**: `buildah --root … --runroot … --storage-driver overlay bud --pull-never --layers --runtime runc --network host`; (5) adds `--cache-to/--cache-from REGISTRY/bench/buildah-cache --tls-verify=false` on the warm-up and `--cache-from` on the fresh stores, and `buildah push` of the result (the warm-up's and every fresh store's; its time is part of (5)). **strata**: `strata --root … --runroot … --storage-driver overlay --log-format json build`, a fresh `STRATA_GIT_CACHE_DIR` with each fresh store; (5) and (6) use the recipe with `push.repository` and `push.cache`, `--tls-verify=false`, and `--push` on the warm-up and in (5).\n")
 	p("- **Registry**: one `docker-registry` (distribution) on 127.0.0.1 with its own configuration and storage, for the whole run, behind the harness's counting TCP proxy.\n")
 	p("- **strata's log**: `--log-format json` (phase events with their durations; the steps come from the arrival times of its info messages), except for the builds that talk to the registry, which use `--log-format text` (the same `(phase, decision, duration)` at the end of each phase line): with `json`, strata's stderr line logger (`lineLogger` in cmd/strata/app.go) is not safe for concurrent writes, and containers/image's parallel layer copies made it panic (`slice bounds out of range`) while this harness was written.\n\n")
 	if t := res.Extra["recipe"]; t != "" {
@@ -445,11 +445,11 @@ func stepText(ss []sample) string {
 func missHint(key string, res *results) string {
 	switch key {
 	case scCode:
-		return fmt.Sprintf("Structure: strata's final layer holds all three sources, so a commit in one of them checks that source out again (go-git, into the clone cache), copies all %d sources into a working container and commits all their files as one layer; buildah's Containerfile has a COPY and a RUN layer per source, so it redoes only the changed source and the ones after it (here %s is the middle one: two of three).", len(sources()), changedSrc)
+		return fmt.Sprintf("Structure: both tools have a layer per source checkout and per install command (%d sources); after a commit in %s (the middle one), strata checks it out into the clone cache, writes its checkout layer from one tar stream, runs its install command over the base and that checkout, and restacks the last source's stored layers without running its install again; buildah redoes the COPY and RUN of the changed source and of every one after it.", len(sources()), changedSrc)
 	case scDep:
 		return "Structure: both rebuild the dnf layer; strata then rebuilds its whole final layer on the new base (as buildah redoes every step after its RUN dnf)."
 	case scFresh:
-		return "Structure: strata pulls its base from the registry and builds the final layer (the final image is not shared through the registry); buildah pulls the base image from the archive and every layer from --cache-from."
+		return "Structure: strata reads two manifests (the base cache's and the tag's, no blob), finds the image it would build at the tag and points every tag at it; buildah pulls the base image from the archive and every layer from --cache-from, then pushes."
 	case scNoChange:
 		return "Structure: strata resolves each source's branch and looks the final key up; buildah checks every step against its cache, hashing the COPY sources."
 	}
