@@ -60,6 +60,8 @@ func TestValidate(t *testing.T) {
 		{"bad log format", []string{"--log-format", "xml", "validate", good}, 2, "", `invalid --log-format "xml"`},
 		{"unknown flag", []string{"validate", "--strict", good}, 2, "", "flag provided but not defined: -strict"},
 		{"version", []string{"version"}, 0, "strata version dev\n", ""},
+		{"--version", []string{"--version"}, 0, "strata version dev\n", ""},
+		{"unknown storage driver", []string{"--storage-driver", "btrfs2", "cache", "ls"}, 2, "", `--storage-driver: unknown storage driver "btrfs2": want overlay or vfs`},
 		{"plan bad format", []string{"plan", "--format", "yaml", good}, 2, "", `invalid --format "yaml": want text or json`},
 		{"plan invalid recipe", []string{"plan", "--no-cache-check", bad}, 2, "", "base.install: unknown install mode"},
 		{"plan", []string{"plan", "--no-cache-check", good}, 0, "", ""},
