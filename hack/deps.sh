@@ -19,14 +19,17 @@ if command -v apt-get >/dev/null; then
 	if [ ${#missing[@]} -gt 0 ]; then
 		echo "deps: installing ${missing[*]}"
 		$sudo apt-get update -q
-		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+		# Exactly what is listed: recommended packages (netavark, CNI
+		# plugins, fuse-overlayfs) are not needed and would hide, on the
+		# machines that test, what a lean machine lacks.
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 	fi
 elif command -v dnf >/dev/null; then
 	missing=()
 	for p in $rpms; do rpm -q "$p" >/dev/null 2>&1 || missing+=("$p"); done
 	if [ ${#missing[@]} -gt 0 ]; then
 		echo "deps: installing ${missing[*]}"
-		$sudo dnf install -y "${missing[@]}"
+		$sudo dnf install -y --setopt=install_weak_deps=False "${missing[@]}"
 	fi
 else
 	echo "deps: neither apt-get nor dnf found: install by hand: $debs" >&2
