@@ -2,9 +2,11 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -81,6 +83,17 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	sys, err := opts.Registry.SystemContext()
 	if err != nil {
 		return nil, err
+	}
+	if err := checkOutputFile("--iidfile", opts.IIDFile); err != nil {
+		return nil, err
+	}
+	if err := checkOutputFile("--digestfile", opts.DigestFile); err != nil {
+		return nil, err
+	}
+	if file, _, ok := dest.archive(); ok {
+		if err := checkOutputFile("--output", file); err != nil {
+			return nil, err
+		}
 	}
 	var runtime string
 	if r.InstallMode() == recipes.InstallContainer || hasInstall(r) {
@@ -162,26 +175,32 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return nil, err
 		}
 		if id != "" {
+			// Outputs first, names last: a failed output moves no tag.
+			if err := writeIID(opts.IIDFile, id); err != nil {
+				return nil, err
+			}
 			if err := nameImage(store, id, append([]string{dest.Path}, names...)); err != nil {
 				return nil, err
 			}
 			res.ImageID, res.FinalCached, res.Names = id, true, names
 			done("hit", "reusing image %s (final key %s): nothing changed", short(id), res.FinalKey[:16])
-			if err := writeIID(opts.IIDFile, id); err != nil {
-				return nil, err
-			}
 			return res, pushImage(ctx, store, plan, opts, res)
 		}
 	}
-	id, err := makeFinal(ctx, env, spec, dest, names, opts)
+	id, err := makeFinal(ctx, env, spec, dest, opts)
 	if err != nil {
 		return nil, err
 	}
-	res.ImageID, res.Names = id, names
-	done("committed", "committed %s to %s", short(id), dest)
 	if err := writeIID(opts.IIDFile, id); err != nil {
 		return nil, err
 	}
+	if dest.Transport == "containers-storage" {
+		if err := nameImage(store, id, append([]string{dest.Path}, names...)); err != nil {
+			return nil, err
+		}
+	}
+	res.ImageID, res.Names = id, names
+	done("committed", "committed %s to %s", short(id), dest)
 	return res, pushImage(ctx, store, plan, opts, res)
 }
 
@@ -312,7 +331,7 @@ func writeIID(file, id string) error {
 	if file == "" {
 		return nil
 	}
-	if err := os.WriteFile(file, []byte("sha256:"+id), 0o644); err != nil {
+	if err := writeFileAtomic(file, []byte("sha256:"+id)); err != nil {
 		return fmt.Errorf("writing --iidfile: %w", err)
 	}
 	return nil
@@ -356,37 +375,43 @@ func hasInstall(r *recipes.Recipe) bool {
 	return false
 }
 
-// makeFinal makes the final image in the store (layers.BuildFinal), named
-// dest and names when dest is the local store, else written to dest. An
-// image named while the build was interrupted loses its names again.
-func makeFinal(ctx context.Context, env *layers.Env, spec *layers.FinalSpec, dest Destination, names []string, opts Options) (string, error) {
-	var storeNames []string
-	if dest.Transport == "containers-storage" {
-		var err error
-		if storeNames, err = qualify(append([]string{dest.Path}, names...)); err != nil {
-			return "", err
-		}
-	}
-	id, _, err := layers.BuildFinal(ctx, env, spec, storeNames)
+// makeFinal makes the final image in the store (layers.BuildFinal),
+// unnamed (the caller names it once every output is written), and writes
+// it to dest when dest is not the local store.
+func makeFinal(ctx context.Context, env *layers.Env, spec *layers.FinalSpec, dest Destination, opts Options) (string, error) {
+	id, _, err := layers.BuildFinal(ctx, env, spec, nil)
 	if err != nil {
 		return "", err
 	}
 	if err := ctx.Err(); err != nil {
-		if len(storeNames) > 0 {
-			if rerr := env.Store.RemoveNames(id, storeNames); rerr != nil {
-				env.Log.Warnf("untagging interrupted image %s: %v", short(id), rerr)
-			}
-		}
 		return "", err
 	}
-	if dest.Transport != "containers-storage" {
-		p, err := newPusher(env.Store, opts.Registry, opts.Progress)
-		if err != nil {
-			return "", err
-		}
-		if _, err := p.push(ctx, id, dest.String()); err != nil {
-			return "", err
-		}
+	if dest.Transport == "containers-storage" {
+		return id, nil
+	}
+	p, err := newPusher(env.Store, opts.Registry, opts.Progress)
+	if err != nil {
+		return "", err
+	}
+	file, ref, archive := dest.archive()
+	if !archive {
+		_, err := p.push(ctx, id, dest.String())
+		return id, err
+	}
+	// An archive is written beside its name and renamed into place: a
+	// failure (a full disk, an interruption) leaves no partial file.
+	tmp := filepath.Join(filepath.Dir(file), fmt.Sprintf(".%s.tmp-%d", filepath.Base(file), os.Getpid()))
+	target := dest.Transport + ":" + tmp
+	if ref != "" {
+		target += ":" + ref
+	}
+	if _, err := p.push(ctx, id, target); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("writing %s: %w", dest, errors.Unwrap(err))
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("writing %s: %w", dest, err)
 	}
 	return id, nil
 }

@@ -54,6 +54,16 @@ func ParseDestination(dest, recipeName string) (Destination, error) {
 
 func (d Destination) String() string { return d.Transport + ":" + d.Path }
 
+// archive returns the file and the image name of an oci-archive: or
+// docker-archive: destination (FILE[:NAME]); ok is false for others.
+func (d Destination) archive() (file, ref string, ok bool) {
+	if d.Transport != "oci-archive" && d.Transport != "docker-archive" {
+		return "", "", false
+	}
+	file, ref, _ = strings.Cut(d.Path, ":")
+	return file, ref, true
+}
+
 // Reference resolves the destination against a store.
 func (d Destination) Reference(store storage.Store) (types.ImageReference, error) {
 	if d.Transport == "containers-storage" {

@@ -58,6 +58,9 @@ func Push(ctx context.Context, image, dest string, opts PushOptions) (digest.Dig
 	if err != nil {
 		return "", err
 	}
+	if err := checkOutputFile("--digestfile", opts.DigestFile); err != nil {
+		return "", err
+	}
 	log := opts.Log
 	if log == nil {
 		log = logrus.New()
@@ -102,7 +105,7 @@ func writeDigest(file string, d digest.Digest) error {
 	if file == "" {
 		return nil
 	}
-	if err := os.WriteFile(file, []byte(d.String()), 0o644); err != nil {
+	if err := writeFileAtomic(file, []byte(d.String())); err != nil {
 		return fmt.Errorf("writing --digestfile: %w", err)
 	}
 	return nil

@@ -44,10 +44,24 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			versionCommand(),
 		},
 	}
-	for _, c := range app.Commands {
-		c.OnUsageError = usageError
+	setUsageError(app.Commands)
+	// Without a command, help; an unknown one is a usage error (exit 2).
+	app.Action = func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return fmt.Errorf("%w: unknown command %q (see strata --help)", build.ErrUsage, c.Args().First())
+		}
+		return cli.ShowAppHelp(c)
 	}
 	return app
+}
+
+// setUsageError makes flag-parsing errors of every command and subcommand
+// usage errors.
+func setUsageError(cmds []*cli.Command) {
+	for _, c := range cmds {
+		c.OnUsageError = usageError
+		setUsageError(c.Subcommands)
+	}
 }
 
 // usageError marks flag-parsing errors so that they exit with code 2.

@@ -61,6 +61,8 @@ func TestValidate(t *testing.T) {
 		{"unknown flag", []string{"validate", "--strict", good}, 2, "", "flag provided but not defined: -strict"},
 		{"version", []string{"version"}, 0, "strata version dev\n", ""},
 		{"--version", []string{"--version"}, 0, "strata version dev\n", ""},
+		{"unknown command", []string{"frobnicate"}, 2, "", `unknown command "frobnicate" (see strata --help)`},
+		{"bad subcommand flag", []string{"cache", "prune", "--keep", "abc"}, 2, "", `invalid value "abc" for flag -keep`},
 		{"unknown storage driver", []string{"--storage-driver", "btrfs2", "cache", "ls"}, 2, "", `--storage-driver: unknown storage driver "btrfs2": want overlay or vfs`},
 		{"plan bad format", []string{"plan", "--format", "yaml", good}, 2, "", `invalid --format "yaml": want text or json`},
 		{"plan invalid recipe", []string{"plan", "--no-cache-check", bad}, 2, "", "base.install: unknown install mode"},

@@ -132,3 +132,39 @@ func TestSignaturePolicy(t *testing.T) {
 		t.Errorf("a missing --signature-policy file: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestOutputsCheckedFirst: an output that cannot be written is a usage
+// error before any work (nothing built, no tag), and an archive that
+// fails midway (a full file system) leaves no file.
+func TestOutputsCheckedFirst(t *testing.T) {
+	rec := writeRecipe(t, recipe("outs", "demo-hello"))
+	s := newStore(t)
+	for _, args := range [][]string{
+		{"build", "--iidfile", "/nonexistent/dir/iid", rec},
+		{"build", "-o", "oci-archive:/nonexistent/dir/img.tar", rec},
+	} {
+		r := strata(t, s, nil, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "/nonexistent/dir") {
+			t.Errorf("%v: exit %d, want 2 naming the path\n%s", args, r.code, r.stderr)
+		}
+	}
+	if out := s.buildah(t, "images", "--quiet"); strings.TrimSpace(out) != "" {
+		t.Errorf("images made before the outputs were checked:\n%s", out)
+	}
+	if rootless || os.Geteuid() != 0 {
+		return
+	}
+	full := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", full).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	defer exec.Command("umount", full).Run()
+	r := strata(t, s, nil, "build", "-o", "oci-archive:"+filepath.Join(full, "img.tar"), rec)
+	if r.code == 0 {
+		t.Fatalf("an archive larger than its file system was written")
+	}
+	if entries, _ := os.ReadDir(full); len(entries) != 0 {
+		t.Errorf("left on the full file system: %v", entries)
+	}
+	s.assertClean(t)
+}
