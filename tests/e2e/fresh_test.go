@@ -158,7 +158,11 @@ func TestOutputsCheckedFirst(t *testing.T) {
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", full).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
 	}
-	defer exec.Command("umount", full).Run()
+	defer func() {
+		if out, err := exec.Command("umount", full).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", full, err, out)
+		}
+	}()
 	r := strata(t, s, nil, "build", "-o", "oci-archive:"+filepath.Join(full, "img.tar"), rec)
 	if r.code == 0 {
 		t.Fatalf("an archive larger than its file system was written")
