@@ -294,6 +294,10 @@ func strataSteps(r *result) map[string]time.Duration {
 	prevAt, prevLabel := time.Duration(0), "start-up, resolving the sources"
 	for i, m := range marks {
 		label := prevLabel
+		if ends, ok := strings.CutPrefix(m.label, "="); ok {
+			// A message that ends its step names it.
+			label, m.label = ends, "final: compose the image"
+		}
 		switch {
 		case m.phase == "final" && strings.HasPrefix(label, "final: install "):
 			label += ", commit"
@@ -313,6 +317,9 @@ var (
 	checkoutRE = regexp.MustCompile(`^checking out \S+ of branch "[^"]*" of "([^"]*)"`)
 	copyRE     = regexp.MustCompile(`^final: copying (\S+) at`)
 	installRE  = regexp.MustCompile(`^final: running the install command of ([^:]+):`)
+	// Messages that end a step of the final image: its layers.
+	checkoutLayerRE = regexp.MustCompile(`^final: checkout layer of (\S+) at \S+: (\w+)`)
+	installLayerRE  = regexp.MustCompile(`^final: install layer of (\S+): (\w+)`)
 )
 
 // stepOf names the step a strata message starts; "" for other messages.
@@ -321,7 +328,7 @@ func stepOf(msg, phase string) string {
 	case "sources":
 		return "base: key, lookup"
 	case "base":
-		return "final: key, lookup, working container"
+		return "final: key, lookup"
 	case "final", "push":
 		return "exit"
 	}
@@ -331,8 +338,14 @@ func stepOf(msg, phase string) string {
 	if m := copyRE.FindStringSubmatch(msg); m != nil {
 		return "final: copy " + m[1]
 	}
+	if m := checkoutLayerRE.FindStringSubmatch(msg); m != nil {
+		return "=final: checkout layer " + m[1] + " (" + m[2] + ")"
+	}
 	if m := installRE.FindStringSubmatch(msg); m != nil {
-		return "final: install " + m[1]
+		return "=final: working container for " + m[1]
+	}
+	if m := installLayerRE.FindStringSubmatch(msg); m != nil {
+		return "=final: install layer " + m[1] + " (" + m[2] + ")"
 	}
 	switch {
 	case strings.HasPrefix(msg, "base: preparing"):
