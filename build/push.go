@@ -2,7 +2,6 @@ package build
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -173,34 +172,11 @@ func (p *pusher) push(ctx context.Context, id, dest string) (digest.Digest, erro
 // remoteConfigDigest returns the config digest of the image a registry
 // reference names, or "" when the tag does not exist.
 func (p *pusher) remoteConfigDigest(ctx context.Context, ref string) (string, error) {
-	r, err := alltransports.ParseImageName(ref)
-	if err != nil {
+	m, err := p.manifestOf(ctx, ref)
+	if err != nil || m == nil {
 		return "", err
 	}
-	src, err := r.NewImageSource(ctx, p.sys)
-	if err != nil {
-		if isManifestUnknown(err) {
-			return "", nil
-		}
-		return "", registryError(p.sys, hostOf(ref), err)
-	}
-	defer src.Close()
-	raw, _, err := src.GetManifest(ctx, nil)
-	if err != nil {
-		if isManifestUnknown(err) {
-			return "", nil
-		}
-		return "", registryError(p.sys, hostOf(ref), err)
-	}
-	var m struct {
-		Config struct {
-			Digest string `json:"digest"`
-		} `json:"config"`
-	}
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return "", fmt.Errorf("reading the manifest of %s: %w", ref, err)
-	}
-	return m.Config.Digest, nil
+	return m.config, nil
 }
 
 func isManifestUnknown(err error) bool {
