@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/build"
@@ -103,7 +104,7 @@ func setupLogging(c *cli.Context) error {
 	case "text":
 		log.SetFormatter(textFormatter{})
 	case "json":
-		log.SetFormatter(&logrus.JSONFormatter{})
+		log.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
 	default:
 		return fmt.Errorf("%w: invalid --log-format %q: want text or json", build.ErrUsage, c.String("log-format"))
 	}
