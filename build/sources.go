@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -304,22 +303,28 @@ func (p *Plan) readSourceDeps(ctx context.Context) (*sourceDeps, error) {
 			out.internal = append(out.internal, Internal{Name: name, Reason: reason})
 		}
 	}
+	trees := checkoutFiles{}
+	defer trees.close()
 	for _, s := range p.Sources {
 		addInternal(s.Name, "the name of source "+s.Name)
 		addInternal("python3dist("+pyreq.Normalize(s.Name)+")", "the Python project of source "+s.Name)
 		if s.dir == "" || len(s.Deps) == 0 {
 			continue
 		}
+		tree, err := gitsrc.OpenTree(s.dir)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", s.Name, err)
+		}
+		trees[s.dir] = tree
 		var own []string
 		for _, f := range s.Deps {
-			path := filepath.Join(s.dir, filepath.FromSlash(f))
-			if _, err := os.Stat(path); err != nil {
+			if _, err := tree.ReadFile(f); err != nil {
 				return nil, fmt.Errorf("source %q: deps file %q is not in %s at %s", s.Name, f, s.Git, s.Commit[:12])
 			}
-			own = append(own, path)
+			own = append(own, filepath.Join(s.dir, filepath.FromSlash(f)))
 		}
 		rename[s.dir+string(filepath.Separator)] = s.Name + ":"
-		d, err := recipes.ReadDepsContext(ctx, own, recipes.DepsOptions{Target: t})
+		d, err := recipes.ReadDepsContext(ctx, own, recipes.DepsOptions{Target: t, ReadFile: trees.readFile})
 		if err != nil {
 			return nil, renamedError{err, rename}
 		}
@@ -331,7 +336,7 @@ func (p *Plan) readSourceDeps(ctx context.Context) (*sourceDeps, error) {
 	if len(files) == 0 {
 		return out, nil
 	}
-	d, err := recipes.ReadDepsContext(ctx, files, recipes.DepsOptions{Target: t})
+	d, err := recipes.ReadDepsContext(ctx, files, recipes.DepsOptions{Target: t, ReadFile: trees.readFile})
 	if err != nil {
 		return nil, renamedError{err, rename}
 	}
@@ -361,6 +366,27 @@ func (p *Plan) readSourceDeps(ctx context.Context) (*sourceDeps, error) {
 	}
 	out.deps, out.scriptlet = fix(d.BaseSet()), fix(d.Scriptlet)
 	return out, nil
+}
+
+// checkoutFiles reads the files of checkouts from their git objects:
+// the checkouts are not on disk. Keyed by the clone cache entry.
+type checkoutFiles map[string]*gitsrc.Tree
+
+// readFile reads name, a path under one of the clone cache entries.
+func (c checkoutFiles) readFile(name string) ([]byte, error) {
+	for dir, tree := range c {
+		rel, err := filepath.Rel(dir, name)
+		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return tree.ReadFile(filepath.ToSlash(rel))
+		}
+	}
+	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+}
+
+func (c checkoutFiles) close() {
+	for _, t := range c {
+		_ = t.Close()
+	}
 }
 
 // stripExtra turns python3dist(name[extra]) into python3dist(name).

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/strata-build/strata/internal/gitsrc"
 )
 
 // SourcesDir is where each source's checkout layer records its provenance:
@@ -31,58 +31,42 @@ func sourceRecord(src Source) []byte {
 }
 
 // checkoutTar returns the checkout layer of a source as a tar stream: the
-// checkout in the clone cache (its files and .git, modes as gitsrc made
-// them) at src.Path, and its record in SourcesDir, with the parent
-// directories of both. The stream is reproducible: entries sorted by
-// name, owned by 0:0 without user or group names, every time when.
+// checkout in the clone cache at src.Path, its files read from the git
+// objects and its .git from the cache entry, and its record in
+// SourcesDir, with the parent directories of both. Each file is read once
+// and written only where the stream goes. The stream is reproducible:
+// entries sorted by name, owned by 0:0 without user or group names, every
+// time when.
 func checkoutTar(src Source, when time.Time) (io.ReadCloser, error) {
-	type entry struct {
-		name string // in the image, without the leading "/"
-		file string // on the host, "" for a directory or the record
-		mode fs.FileMode
-	}
 	dest := strings.TrimPrefix(path.Clean("/"+src.Path), "/")
 	if dest == "" {
 		return nil, fmt.Errorf("source %q: cannot check out to /", src.Name)
 	}
-	entries := map[string]entry{}
+	tree, err := gitsrc.OpenTree(src.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("source %q: %w", src.Name, err)
+	}
+	list, err := tree.Entries()
+	if err != nil {
+		tree.Close()
+		return nil, fmt.Errorf("source %q: %w", src.Name, err)
+	}
+	entries := map[string]gitsrc.Entry{}
 	addParents := func(name string) {
 		for d := path.Dir(name); d != "." && d != "/"; d = path.Dir(d) {
-			entries[d] = entry{name: d, mode: fs.ModeDir | 0o755}
+			entries[d] = gitsrc.Entry{Name: d, Mode: fs.ModeDir | 0o755}
 		}
 	}
 	addParents(dest)
-	err := filepath.WalkDir(src.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src.Dir, p)
-		if err != nil {
-			return err
-		}
-		name := dest
-		if rel != "." {
-			name = path.Join(dest, filepath.ToSlash(rel))
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			entries[name] = entry{name: name, mode: fs.ModeDir | 0o755}
-		case info.Mode()&fs.ModeSymlink != 0, info.Mode().IsRegular():
-			entries[name] = entry{name: name, file: p, mode: info.Mode()}
-		}
-		return nil // no devices, sockets or pipes in a checkout
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading the checkout of source %q: %w", src.Name, err)
+	entries[dest] = gitsrc.Entry{Name: dest, Mode: fs.ModeDir | 0o755}
+	for _, e := range list {
+		e.Name = path.Join(dest, e.Name)
+		entries[e.Name] = e
 	}
 	record := strings.TrimPrefix(path.Join(SourcesDir, src.Name+".json"), "/")
 	addParents(record)
 	recordData := sourceRecord(src)
-	entries[record] = entry{name: record, mode: 0o644}
+	entries[record] = gitsrc.Entry{Name: record, Mode: 0o644, Size: int64(len(recordData))}
 
 	names := make([]string, 0, len(entries))
 	for n := range entries {
@@ -92,32 +76,27 @@ func checkoutTar(src Source, when time.Time) (io.ReadCloser, error) {
 
 	pr, pw := io.Pipe()
 	go func() {
+		defer tree.Close()
 		tw := tar.NewWriter(pw)
-		write := func(e entry) error {
-			h := &tar.Header{Name: e.name, ModTime: when, Mode: int64(e.mode.Perm()), Format: tar.FormatPAX}
-			var body io.Reader
+		write := func(e gitsrc.Entry) error {
+			h := &tar.Header{Name: e.Name, ModTime: when, Mode: int64(e.Mode.Perm()), Format: tar.FormatPAX}
+			var body io.ReadCloser
 			switch {
-			case e.mode.IsDir():
-				h.Typeflag, h.Name = tar.TypeDir, e.name+"/"
-			case e.name == record:
-				h.Typeflag, h.Size, body = tar.TypeReg, int64(len(recordData)), bytes.NewReader(recordData)
-			case e.mode&fs.ModeSymlink != 0:
-				target, err := os.Readlink(e.file)
-				if err != nil {
-					return err
-				}
-				h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, target, 0o777
+			case e.Mode.IsDir():
+				h.Typeflag, h.Name = tar.TypeDir, e.Name+"/"
+			case e.Name == record:
+				h.Typeflag, h.Size, body = tar.TypeReg, e.Size, io.NopCloser(bytes.NewReader(recordData))
+			case e.Mode&fs.ModeSymlink != 0:
+				h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, e.Link, 0o777
 			default:
-				f, err := os.Open(e.file)
+				rc, err := e.Open()
 				if err != nil {
 					return err
 				}
-				defer f.Close()
-				st, err := f.Stat()
-				if err != nil {
-					return err
-				}
-				h.Typeflag, h.Size, body = tar.TypeReg, st.Size(), f
+				h.Typeflag, h.Size, body = tar.TypeReg, e.Size, rc
+			}
+			if body != nil {
+				defer body.Close()
 			}
 			if err := tw.WriteHeader(h); err != nil {
 				return err

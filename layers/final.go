@@ -13,8 +13,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/buildah"
 	"go.podman.io/buildah/define"
@@ -52,7 +54,7 @@ type Source struct {
 	Path    string    `json:"-"`
 	Install []string  `json:"-"`
 	Needs   []string  `json:"-"` // sources whose checkouts its install command sees
-	Dir     string    `json:"-"` // the checkout on the host
+	Dir     string    `json:"-"` // the checkout's entry in the clone cache (gitsrc.OpenTree)
 }
 
 // FinalSpec is everything that determines the final image over a base.
@@ -200,17 +202,11 @@ func BuildFinal(ctx context.Context, env *Env, spec *FinalSpec, names []string) 
 		return "", nil, fmt.Errorf("reading the base image: %w", err)
 	}
 	chain := &stack{store: env.Store, top: base.TopLayer}
-	// The working images of install commands go when the final image is
-	// made: a layer they share with it stays (it has children), their own
-	// go with them.
-	var working []string
-	defer func() {
-		for _, id := range working {
-			if _, err := env.Store.DeleteImage(id, true); err != nil && !errors.Is(err, storage.ErrImageUnknown) {
-				env.Log.Warnf("removing the working image %s: %v", short(id), err)
-			}
-		}
-	}()
+	// An install command runs over the base and its own checkouts only,
+	// so it need not wait for the layers below it in the image: the
+	// installs the store lacks run meanwhile, in recipe order.
+	installs := startInstalls(ctx, env, spec)
+	defer installs.stop()
 	var out []Layer
 	for _, src := range spec.Sources {
 		l, err := pushCheckout(ctx, env, spec, chain, src)
@@ -222,9 +218,9 @@ func BuildFinal(ctx context.Context, env *Env, spec *FinalSpec, names []string) 
 		if len(src.Install) == 0 {
 			continue
 		}
-		l, err = chain.push(ctx, KindInstall, spec.InstallKey(src), func() (io.ReadCloser, error) {
-			return runInstall(ctx, env, spec, src, &working)
-		})
+		l, err = chain.push(ctx, KindInstall, spec.InstallKey(src), producer{open: func() (io.ReadCloser, digest.Digest, error) {
+			return installs.result(ctx, src.Name)
+		}})
 		if err != nil {
 			return "", nil, err
 		}
@@ -246,12 +242,113 @@ func BuildFinal(ctx context.Context, env *Env, spec *FinalSpec, names []string) 
 	return id, out, nil
 }
 
+// installs runs the install commands whose layers the store lacks, one
+// at a time in recipe order, beside the writing of the image's layers.
+type installs struct {
+	cancel  context.CancelFunc
+	done    chan struct{}
+	results map[string]chan installResult
+	working []string // images to remove when done
+	env     *Env
+}
+
+type installResult struct {
+	diff   io.ReadCloser
+	diffID digest.Digest
+	err    error
+}
+
+// startInstalls starts the install commands of spec whose layers (by
+// key) are not in the store.
+func startInstalls(ctx context.Context, env *Env, spec *FinalSpec) *installs {
+	ctx, cancel := context.WithCancel(ctx)
+	in := &installs{cancel: cancel, done: make(chan struct{}), results: map[string]chan installResult{}, env: env}
+	var todo []Source
+	for _, src := range spec.Sources {
+		if len(src.Install) > 0 && !HasLayer(env.Store, KindInstall, spec.InstallKey(src)) {
+			todo = append(todo, src)
+			in.results[src.Name] = make(chan installResult, 1)
+		}
+	}
+	go func() {
+		defer close(in.done)
+		for _, src := range todo {
+			var r installResult
+			if r.err = ctx.Err(); r.err == nil {
+				r.diff, r.diffID, r.err = runInstall(ctx, env, spec, src, &in.working)
+			}
+			in.results[src.Name] <- r
+		}
+	}()
+	return in
+}
+
+// result waits for the install layer of the named source.
+func (in *installs) result(ctx context.Context, name string) (io.ReadCloser, digest.Digest, error) {
+	ch, ok := in.results[name]
+	if !ok {
+		return nil, "", fmt.Errorf("internal error: no install run of source %q", name)
+	}
+	select {
+	case r := <-ch:
+		return r.diff, r.diffID, r.err
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	}
+}
+
+// stop ends the installs not waited for, waits for them, and removes
+// their working images: a layer they share with the image stays (it has
+// children), their own go with them.
+func (in *installs) stop() {
+	in.cancel()
+	<-in.done
+	for _, ch := range in.results {
+		select {
+		case r := <-ch:
+			if r.diff != nil {
+				r.diff.Close()
+			}
+		default:
+		}
+	}
+	for _, id := range in.working {
+		if _, err := in.env.Store.DeleteImage(id, true); err != nil && !errors.Is(err, storage.ErrImageUnknown) {
+			in.env.Log.Warnf("removing the working image %s: %v", short(id), err)
+		}
+	}
+}
+
+// checkoutDiffIDs holds the diff ID of every checkout layer this process
+// has hashed, by key: a key always gives the same bytes, and a source
+// with an install command has its checkout layer written twice (in the
+// image, and over the base for the command).
+var checkoutDiffIDs sync.Map
+
 // pushCheckout puts a source's checkout layer on a stack.
 func pushCheckout(ctx context.Context, env *Env, spec *FinalSpec, st *stack, src Source) (Layer, error) {
 	when := spec.epoch(src)
-	l, err := st.push(ctx, KindCheckout, spec.CheckoutKey(src), func() (io.ReadCloser, error) {
-		return checkoutTar(src, when)
-	})
+	key := spec.CheckoutKey(src)
+	l, err := st.push(ctx, KindCheckout, key, producer{replayable: true, open: func() (io.ReadCloser, digest.Digest, error) {
+		if known, ok := checkoutDiffIDs.Load(key); ok {
+			rc, err := checkoutTar(src, when)
+			return rc, known.(digest.Digest), err
+		}
+		// Hash a first reading, then read it again to write it.
+		rc, err := checkoutTar(src, when)
+		if err != nil {
+			return nil, "", err
+		}
+		d := digest.Canonical.Digester()
+		_, err = io.Copy(d.Hash(), rc)
+		rc.Close()
+		if err != nil {
+			return nil, "", err
+		}
+		checkoutDiffIDs.Store(key, d.Digest())
+		rc, err = checkoutTar(src, when)
+		return rc, d.Digest(), err
+	}})
 	if err != nil {
 		return l, fmt.Errorf("source %q: %w", src.Name, err)
 	}
@@ -296,37 +393,37 @@ func layersJSON(list []Layer) []byte {
 // checkouts it needs, in a working container of its own, commits what the
 // command wrote and returns that diff. The working container is removed on
 // every path; the images it makes are added to working, for the caller to
-// remove.
-func runInstall(ctx context.Context, env *Env, spec *FinalSpec, src Source, working *[]string) (io.ReadCloser, error) {
+// remove. It returns the diff and its diff ID.
+func runInstall(ctx context.Context, env *Env, spec *FinalSpec, src Source, working *[]string) (io.ReadCloser, digest.Digest, error) {
 	if env.Runtime == "" {
-		return nil, fmt.Errorf("no OCI runtime configured for the install command of source %q", src.Name)
+		return nil, "", fmt.Errorf("no OCI runtime configured for the install command of source %q", src.Name)
 	}
 	base, err := env.Store.Image(spec.BaseID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	over := &stack{store: env.Store, top: base.TopLayer}
 	var below []Layer
 	for _, o := range spec.over(src) {
 		l, err := pushCheckout(ctx, env, spec, over, o)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		env.Log.Debugf("final: install of %s: checkout of %s over the base: %s", src.Name, o.Name, l.How)
 		below = append(below, l)
 	}
 	runImage, err := compose(ctx, env.Store, composition{base: spec.BaseID, layers: below, created: spec.epoch(src)})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	*working = append(*working, runImage)
 	opts, err := env.BuilderOptions(runImage, spec.Container+"-install-"+src.Name)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	b, err := buildah.NewBuilder(ctx, env.Store, opts)
 	if err != nil {
-		return nil, fmt.Errorf("preparing the install command of source %q: %w", src.Name, err)
+		return nil, "", fmt.Errorf("preparing the install command of source %q: %w", src.Name, err)
 	}
 	defer func() {
 		if err := b.Delete(); err != nil {
@@ -334,12 +431,12 @@ func runInstall(ctx context.Context, env *Env, spec *FinalSpec, src Source, work
 		}
 	}()
 	if err := runStep(ctx, env, spec, b, src); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	// A name of this process's own, taken off again with the image.
 	ref, err := is.Transport.ParseStoreReference(env.Store, fmt.Sprintf("localhost/strata-working:install-%d-%s", os.Getpid(), spec.InstallKey(src)[:12]))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	when := spec.epoch(src)
 	id, _, _, err := b.Commit(ctx, ref, buildah.CommitOptions{
@@ -351,18 +448,22 @@ func runInstall(ctx context.Context, env *Env, spec *FinalSpec, src Source, work
 		OmitHistory:         true,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("committing the install layer of source %q: %w", src.Name, err)
+		return nil, "", fmt.Errorf("committing the install layer of source %q: %w", src.Name, err)
 	}
 	*working = append(*working, id)
 	img, err := env.Store.Image(id)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	top, err := env.Store.Layer(img.TopLayer)
+	if err != nil {
+		return nil, "", err
 	}
 	rc, err := storedDiff(env.Store, img.TopLayer)
 	if err != nil {
-		return nil, fmt.Errorf("reading the install layer of source %q: %w", src.Name, err)
+		return nil, "", fmt.Errorf("reading the install layer of source %q: %w", src.Name, err)
 	}
-	return rc, nil
+	return rc, top.UncompressedDigest, nil
 }
 
 // runStep runs a source's install command in a working container, as

@@ -3,15 +3,21 @@ package layers
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-cmp/cmp"
+	"github.com/strata-build/strata/internal/gitsrc"
 	"github.com/strata-build/strata/recipes"
 )
 
@@ -130,25 +136,21 @@ func TestLayerKeys(t *testing.T) {
 // checkout, entries sorted with their parents first, owned by 0:0, every
 // time the source's epoch, and holds the source's record.
 func TestCheckoutTar(t *testing.T) {
-	dir := t.TempDir()
-	for name, content := range map[string]string{"b.txt": "b\n", "a/z.py": "z\n", "a/b/c.sh": "#!/bin/sh\n", ".git/HEAD": "ref: refs/heads/main\n"} {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	repo := gitRepo(t, map[string]string{"b.txt": "b\n", "a/z.py": "z\n", "a/b/c.sh": "#!/bin/sh\n"}, map[string]string{"link": "b.txt"})
+	checkout := func() (string, string) {
+		c, err := gitsrc.New(gitsrc.Options{CacheDir: t.TempDir()}).Resolve(context.Background(), repo, "main")
+		if err != nil {
 			t.Fatal(err)
 		}
-		mode := os.FileMode(0o644)
-		if strings.HasSuffix(name, ".sh") {
-			mode = 0o755
-		}
-		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		dir, _, err := gitsrc.New(gitsrc.Options{CacheDir: t.TempDir()}).Checkout(context.Background(), repo, "main", c.Hash)
+		if err != nil {
 			t.Fatal(err)
 		}
+		return dir, c.Hash
 	}
-	if err := os.Symlink("b.txt", filepath.Join(dir, "link")); err != nil {
-		t.Fatal(err)
-	}
+	dir, commit := checkout()
 	when := time.Unix(1750000000, 0).UTC()
-	src := Source{Name: "web", Git: "https://example.com/web", Branch: "main", Commit: "c1", Path: "/srv/web", Dir: dir}
+	src := Source{Name: "web", Git: "https://example.com/web", Branch: "main", Commit: commit, Path: "/srv/web", Dir: dir}
 	read := func() ([]byte, []*tar.Header) {
 		rc, err := checkoutTar(src, when)
 		if err != nil {
@@ -175,11 +177,10 @@ func TestCheckoutTar(t *testing.T) {
 	}
 	one, hs := read()
 	// Another checkout of the same commit, made at another time.
-	if err := os.Chtimes(filepath.Join(dir, "b.txt"), time.Now(), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	time.Sleep(1100 * time.Millisecond)
+	src.Dir, _ = checkout()
 	if two, _ := read(); !bytes.Equal(one, two) {
-		t.Errorf("two tar streams of one checkout differ")
+		t.Errorf("two tar streams of one commit differ")
 	}
 	var names []string
 	for _, h := range hs {
@@ -194,10 +195,62 @@ func TestCheckoutTar(t *testing.T) {
 			t.Errorf("link: %+v", h)
 		}
 	}
-	want := []string{"srv/", "srv/web/", "srv/web/.git/", "srv/web/.git/HEAD", "srv/web/a/", "srv/web/a/b/", "srv/web/a/b/c.sh",
+	var worktree []string
+	for _, n := range names {
+		if !strings.HasPrefix(n, "srv/web/.git/") {
+			worktree = append(worktree, n)
+		} else if !slices.Contains(names, "srv/web/.git/HEAD") || !slices.Contains(names, "srv/web/.git/index") {
+			t.Errorf("no .git/HEAD or .git/index in %q", names)
+		}
+	}
+	if !slices.Contains(names, "srv/web/.git/") {
+		t.Errorf("no .git/ in %q", names)
+	}
+	want := []string{"srv/", "srv/web/", "srv/web/a/", "srv/web/a/b/", "srv/web/a/b/c.sh",
 		"srv/web/a/z.py", "srv/web/b.txt", "srv/web/link", "usr/", "usr/share/", "usr/share/strata/", "usr/share/strata/sources/",
 		"usr/share/strata/sources/web.json"}
-	if diff := cmp.Diff(want, names); diff != "" {
+	if diff := cmp.Diff(want, worktree); diff != "" {
 		t.Errorf("entries (-want +got):\n%s", diff)
 	}
+}
+
+// gitRepo makes a git repository with one commit on main holding files
+// (a .sh file executable) and symlinks, and returns its directory.
+func gitRepo(t *testing.T, files, links map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	repo, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(name, ".sh") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wt.AddGlob("."); err != nil {
+		t.Fatal(err)
+	}
+	sig := &object.Signature{Name: "t", Email: "t@example.com", When: time.Unix(1740000000, 0).UTC()}
+	if _, err := wt.Commit("one", &git.CommitOptions{Author: sig, Committer: sig}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -3,12 +3,12 @@ package layers
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -54,10 +54,12 @@ type Layer struct {
 }
 
 // stack puts keyed layers on top of each other in a store. A layer's
-// storage ID is a function of its parent and key, so the same layer over
-// the same parent is found again by ID; the key is also kept as the
-// layer's metadata, so that a layer with that key over another parent
-// (a source whose earlier neighbour changed) is applied again from its
+// storage ID is its chain ID, as containers/image computes it
+// (sha256(parentID + "+" + diffID)), so that buildah's commit and a pull
+// find the layers strata made and never copy them; the key is kept as the
+// layer's metadata, so that a key seen before gives its diff ID without
+// producing the layer, and a layer with that key over another parent (a
+// source whose earlier neighbour changed) is applied again from its
 // stored diff instead of being built anew. Each file is written once per
 // storage layer: containers/storage applies the tar stream straight into
 // the layer's directory and keeps its tar-split, so the diff read back is
@@ -67,56 +69,123 @@ type stack struct {
 	top   string // storage ID of the top layer ("" for none)
 }
 
-// layerMeta is the metadata strata writes on its storage layers.
+// producer makes a layer's tar stream.
+type producer struct {
+	// open returns the stream and, when it knows it, its diff ID (the
+	// sha256 of the stream).
+	open func() (diff io.ReadCloser, diffID digest.Digest, err error)
+	// replayable is set when open can be called again for the same bytes
+	// and is cheaper than reading a stored layer back (a checkout read
+	// from git objects): such a layer is produced again rather than
+	// restacked, and a stream of unknown diff ID is read twice, once to
+	// hash it.
+	replayable bool
+}
+
+// layerMeta is the metadata line strata writes on its storage layers, one
+// per key that gave that layer's bytes.
 func layerMeta(kind, key string) string { return "strata-layer:" + kind + ":" + key }
 
-// stackedID is the storage ID of the layer kind/key over parent.
-func stackedID(parent, kind, key string) string {
-	sum := sha256.Sum256([]byte("strata-layer\x00" + parent + "\x00" + kind + "\x00" + key))
-	return hex.EncodeToString(sum[:])
+// chainID is the storage ID containers/image gives the layer with diff ID
+// diffID over parent.
+func chainID(parent string, diffID digest.Digest) string {
+	if parent == "" {
+		return diffID.Encoded()
+	}
+	return digest.Canonical.FromString(parent + "+" + diffID.Encoded()).Encoded()
 }
 
 // push puts layer kind/key over the stack's top and makes it the top:
 // reused when that layer is in the store, restacked from the diff of a
 // layer with the same key elsewhere in the store, else built from the tar
 // stream produce returns. The returned Layer has ID, DiffID, Size and How.
-func (s *stack) push(ctx context.Context, kind, key string, produce func() (io.ReadCloser, error)) (Layer, error) {
-	l := Layer{Kind: kind, Key: key, ID: stackedID(s.top, kind, key)}
-	if got, err := s.store.Layer(l.ID); err == nil && got.UncompressedDigest != "" {
-		l.How, l.DiffID, l.Size = HowReused, got.UncompressedDigest, got.UncompressedSize
-		s.top = l.ID
-		return l, nil
+func (s *stack) push(ctx context.Context, kind, key string, produce producer) (Layer, error) {
+	l := Layer{Kind: kind, Key: key, How: HowBuilt}
+	var diff io.ReadCloser
+	if from, ok := s.find(kind, key); ok {
+		l.DiffID, l.ID = from.UncompressedDigest, chainID(s.top, from.UncompressedDigest)
+		if got, err := s.store.Layer(l.ID); err == nil && got.UncompressedDigest == l.DiffID {
+			l.How, l.Size = HowReused, got.UncompressedSize
+			s.top = l.ID
+			return l, s.mark(l.ID, kind, key, got.Metadata)
+		}
+		l.How = HowRestacked
+		if !produce.replayable {
+			if rc, err := storedDiff(s.store, from.ID); err == nil {
+				diff = rc
+			}
+		}
 	}
 	if err := ctx.Err(); err != nil {
+		if diff != nil {
+			diff.Close()
+		}
 		return l, err
 	}
-	var diff io.ReadCloser
-	var err error
-	l.How = HowBuilt
-	if from, ok := s.find(kind, key); ok {
-		if diff, err = storedDiff(s.store, from); err == nil {
-			l.How = HowRestacked
-		}
-	}
-	if l.How == HowBuilt {
-		if diff, err = produce(); err != nil {
+	if diff == nil {
+		rc, diffID, err := produce.open()
+		if err != nil {
 			return l, err
 		}
+		if diffID == "" && l.How == HowRestacked {
+			diffID = l.DiffID // the same key gives the same bytes
+		}
+		if diffID == "" {
+			if !produce.replayable {
+				rc.Close()
+				return l, fmt.Errorf("internal error: %s layer of unknown diff ID", kind)
+			}
+			// Hash a first reading, then read it again to write it.
+			d := digest.Canonical.Digester()
+			_, err := io.Copy(d.Hash(), rc)
+			rc.Close()
+			if err != nil {
+				return l, err
+			}
+			diffID = d.Digest()
+			if rc, _, err = produce.open(); err != nil {
+				return l, err
+			}
+		}
+		l.DiffID, l.ID, diff = diffID, chainID(s.top, diffID), rc
 	}
 	defer diff.Close()
 	got, _, err := s.store.PutLayer(l.ID, s.top, nil, "", false, nil, diff)
 	if errors.Is(err, storage.ErrDuplicateID) {
-		got, err = s.store.Layer(l.ID) // another build made it meanwhile
+		got, err = s.store.Layer(l.ID) // the same bytes over the same parent are there
 	}
 	if err != nil {
 		return l, fmt.Errorf("writing the %s layer: %w", kind, err)
 	}
-	if err := s.store.SetMetadata(l.ID, layerMeta(kind, key)); err != nil {
-		return l, fmt.Errorf("recording the key of the %s layer: %w", kind, err)
+	if got.UncompressedDigest != l.DiffID {
+		// Not the bytes its key gave before (another strata version
+		// made that layer): no layer may have a chain ID it does not
+		// match.
+		if derr := s.store.DeleteLayer(l.ID); derr != nil {
+			return l, fmt.Errorf("writing the %s layer: its diff is %s, expected %s; removing it: %w", kind, got.UncompressedDigest, l.DiffID, derr)
+		}
+		return l, fmt.Errorf("writing the %s layer: its diff is %s, expected %s (a layer with its key was made by another version of strata: remove it with strata cache prune)", kind, got.UncompressedDigest, l.DiffID)
 	}
-	l.DiffID, l.Size = got.UncompressedDigest, got.UncompressedSize
+	l.Size = got.UncompressedSize
 	s.top = l.ID
-	return l, nil
+	return l, s.mark(l.ID, kind, key, got.Metadata)
+}
+
+// mark records that key kind/key gives the bytes of layer id, keeping
+// the keys already recorded there.
+func (s *stack) mark(id, kind, key, meta string) error {
+	line := layerMeta(kind, key)
+	lines := strings.Split(meta, "\n")
+	if slices.Contains(lines, line) {
+		return nil
+	}
+	if meta != "" {
+		line = meta + "\n" + line
+	}
+	if err := s.store.SetMetadata(id, line); err != nil {
+		return fmt.Errorf("recording the key of the %s layer: %w", kind, err)
+	}
+	return nil
 }
 
 var uncompressed = archive.Uncompressed
@@ -171,16 +240,16 @@ func HasLayer(store storage.Store, kind, key string) bool {
 }
 
 // find returns a storage layer with the key kind/key, over any parent.
-func (s *stack) find(kind, key string) (string, bool) {
+func (s *stack) find(kind, key string) (storage.Layer, bool) {
 	all, err := s.store.Layers()
 	if err != nil {
-		return "", false
+		return storage.Layer{}, false
 	}
 	meta := layerMeta(kind, key)
 	for _, l := range all {
-		if l.Metadata == meta && l.UncompressedDigest != "" {
-			return l.ID, true
+		if l.UncompressedDigest != "" && strings.Contains(l.Metadata, meta) && slices.Contains(strings.Split(l.Metadata, "\n"), meta) {
+			return l, true
 		}
 	}
-	return "", false
+	return storage.Layer{}, false
 }

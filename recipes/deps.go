@@ -59,6 +59,12 @@ type DepsOptions struct {
 	// SpecEval is how spec files are evaluated: SpecEvalNative (the
 	// default when empty) or SpecEvalRPMSpec.
 	SpecEval string
+	// ReadFile reads the files and the files they refer to (requirements
+	// files, setup.cfg's file: lists), by the names they are given as.
+	// Optional: the default is os.ReadFile. With SpecEvalRPMSpec a spec
+	// file read this way is given to rpmspec as a copy in a temporary
+	// directory.
+	ReadFile func(name string) ([]byte, error)
 }
 
 // Deps is the dependency set declared by a group of files.
@@ -134,6 +140,10 @@ func ReadDepsContext(ctx context.Context, files []string, opts DepsOptions) (*De
 		}
 		target = t
 	}
+	readFile := opts.ReadFile
+	if readFile == nil {
+		readFile = os.ReadFile
+	}
 	switch opts.SpecEval {
 	case "", SpecEvalNative, SpecEvalRPMSpec:
 	default:
@@ -150,13 +160,13 @@ func ReadDepsContext(ctx context.Context, files []string, opts DepsOptions) (*De
 		kind, err := DepFileKind(name)
 		switch kind {
 		case "spec":
-			res, err := readSpec(ctx, name, target, opts.SpecEval)
+			res, err := readSpec(ctx, name, target, opts.SpecEval, readFile, opts.ReadFile != nil)
 			if err != nil {
 				return nil, err
 			}
 			specs = append(specs, specFile{name, res})
 		case "python":
-			p, err := readPython(name)
+			p, err := readPython(name, readFile)
 			if err != nil {
 				return nil, err
 			}
@@ -278,21 +288,48 @@ func isRequirementsTxt(base string) bool {
 	return strings.HasPrefix(base, "requirements") && strings.HasSuffix(base, ".txt")
 }
 
-func readSpec(ctx context.Context, name string, target targets.Target, mode string) (*rpmspec.Result, error) {
+func readSpec(ctx context.Context, name string, target targets.Target, mode string, readFile func(string) ([]byte, error), copyForRPMSpec bool) (*rpmspec.Result, error) {
 	opts := rpmspec.Options{Target: target}
 	if mode == SpecEvalRPMSpec {
-		res, err := rpmspec.ParseWithRPMSpec(ctx, name, opts)
-		if err != nil {
-			return nil, located(name, err)
-		}
-		return res, nil
+		return readSpecRPMSpec(ctx, name, opts, readFile, copyForRPMSpec)
 	}
-	src, err := os.ReadFile(name)
+	src, err := readFile(name)
 	if err != nil {
 		return nil, readError(name, err)
 	}
 	res, err := rpmspec.Parse(name, src, opts)
 	if err != nil {
+		return nil, located(name, err)
+	}
+	return res, nil
+}
+
+// readSpecRPMSpec evaluates a spec file with rpmspec: the file itself, or
+// a copy of it in a temporary directory when it is read with readFile
+// (errors name the file as given either way).
+func readSpecRPMSpec(ctx context.Context, name string, opts rpmspec.Options, readFile func(string) ([]byte, error), copyIt bool) (*rpmspec.Result, error) {
+	path := name
+	if copyIt {
+		src, err := readFile(name)
+		if err != nil {
+			return nil, readError(name, err)
+		}
+		dir, err := os.MkdirTemp("", "strata-spec-")
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		defer os.RemoveAll(dir)
+		path = filepath.Join(dir, filepath.Base(name))
+		if err := os.WriteFile(path, src, 0o644); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	res, err := rpmspec.ParseWithRPMSpec(ctx, path, opts)
+	if err != nil {
+		var pe *rpmspec.Error
+		if path != name && errors.As(err, &pe) {
+			pe.File, pe.Msg = name, strings.ReplaceAll(pe.Msg, path, name)
+		}
 		return nil, located(name, err)
 	}
 	return res, nil
@@ -314,15 +351,15 @@ func (p *pyFile) path(rel string) string {
 	return filepath.Join(p.dir, rel)
 }
 
-func readPython(name string) (*pyFile, error) {
-	src, err := os.ReadFile(name)
+func readPython(name string, read func(string) ([]byte, error)) (*pyFile, error) {
+	src, err := read(name)
 	if err != nil {
 		return nil, readError(name, err)
 	}
 	p := &pyFile{name: name, dir: filepath.Dir(name)}
 	base := filepath.Base(name)
 	readFile := func(rel string) ([]byte, error) {
-		return os.ReadFile(filepath.Join(p.dir, filepath.FromSlash(rel)))
+		return read(filepath.Join(p.dir, filepath.FromSlash(rel)))
 	}
 	switch {
 	case base == "setup.cfg":

@@ -25,8 +25,10 @@ import (
 // remoteName is the name of the remote in the checkout's .git/config.
 const remoteName = "origin"
 
-// buildCheckout writes to dir (which must not exist) a shallow repository
-// holding exactly commit h of src and its tree, with branch checked out.
+// buildCheckout writes to dir (which must not exist) the .git directory of
+// a shallow repository holding exactly commit h of src and its tree, with
+// branch checked out; the worktree's files are not written (OpenTree reads
+// them from the objects).
 //
 // Everything written is a function of the commit, the branch and the remote
 // URL only, so that two builds are byte-identical:
@@ -36,8 +38,8 @@ const remoteName = "origin"
 //     the branch and remote-tracking refs, shallow, the pack and its index,
 //     and the index file; no reflogs, FETCH_HEAD or paths of this machine;
 //   - the index has no stat data (times, device, inode, uid, gid are 0);
-//   - files are mode 0644 or 0755, directories 0755, and every file,
-//     directory and symlink has the committer time as mtime.
+//   - files are mode 0644, directories 0755, and every file and directory
+//     has the committer time as mtime.
 func buildCheckout(ctx context.Context, src storer.EncodedObjectStorer, h plumbing.Hash, branch, remoteURL, dir string) (Commit, error) {
 	commit, err := object.GetCommit(src, h)
 	if err != nil {
@@ -82,12 +84,11 @@ func buildCheckout(ctx context.Context, src storer.EncodedObjectStorer, h plumbi
 		return Commit{}, fmt.Errorf("writing shallow file: %w", err)
 	}
 
-	executable, err := writeWorktree(ctx, repo, commit, dir)
-	if err != nil {
+	if err := writeIndex(ctx, repo, commit); err != nil {
 		return Commit{}, fmt.Errorf("checking out %s: %w", h, err)
 	}
 	when := commit.Committer.When.UTC()
-	if err := normalizeTree(dir, when, executable); err != nil {
+	if err := normalizeTree(dir, when); err != nil {
 		return Commit{}, fmt.Errorf("normalizing checkout: %w", err)
 	}
 	return Commit{Hash: h.String(), Time: when}, nil
@@ -173,88 +174,42 @@ func (w *ctxWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
-// writeWorktree writes the files of commit into dir and an index for
-// them without stat data of this machine (names, modes, sizes and hashes
-// only: the real git CLI sees the stat mismatch, compares contents and
-// reports the worktree clean). It is go-git's hard reset without its
-// per-file status checks, which cost most of a checkout's time. It
-// returns the slash-separated paths of the executable files.
-func writeWorktree(ctx context.Context, repo *git.Repository, commit *object.Commit, dir string) (map[string]bool, error) {
+// writeIndex writes the index of commit's files without stat data of
+// this machine (names, modes, sizes and hashes only: the real git CLI sees
+// the stat mismatch, compares contents and reports the worktree clean).
+// The files themselves are not written: a Tree reads them from the
+// objects, into the layer, once.
+func writeIndex(ctx context.Context, repo *git.Repository, commit *object.Commit) error {
 	tree, err := commit.Tree()
 	if err != nil {
-		return nil, fmt.Errorf("reading the tree: %w", err)
+		return fmt.Errorf("reading the tree: %w", err)
 	}
 	idx := &index.Index{Version: 2}
-	executable := map[string]bool{}
-	made := map[string]bool{}
 	err = tree.Files().ForEach(func(f *object.File) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		path := filepath.Join(dir, filepath.FromSlash(f.Name))
-		if parent := filepath.Dir(path); !made[parent] {
-			if err := os.MkdirAll(parent, 0o755); err != nil {
-				return err
-			}
-			made[parent] = true
-		}
 		switch f.Mode {
-		case filemode.Symlink:
-			target, err := f.Contents()
-			if err != nil {
-				return err
-			}
-			if err := os.Symlink(target, path); err != nil {
-				return err
-			}
-		case filemode.Regular, filemode.Deprecated, filemode.Executable:
-			perm := fs.FileMode(0o644)
-			if f.Mode == filemode.Executable {
-				perm = 0o755
-				executable[f.Name] = true
-			}
-			if err := writeBlob(f, path, perm); err != nil {
-				return err
-			}
-		default:
-			return nil // gitlinks (submodules) are not checked out
+		case filemode.Symlink, filemode.Regular, filemode.Deprecated, filemode.Executable:
+			idx.Entries = append(idx.Entries, &index.Entry{Name: f.Name, Hash: f.Hash, Mode: f.Mode, Size: uint32(f.Size)})
 		}
-		idx.Entries = append(idx.Entries, &index.Entry{Name: f.Name, Hash: f.Hash, Mode: f.Mode, Size: uint32(f.Size)})
-		return nil
+		return nil // gitlinks (submodules) are not checked out
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sort.Slice(idx.Entries, func(i, j int) bool { return idx.Entries[i].Name < idx.Entries[j].Name })
 	if err := repo.Storer.SetIndex(idx); err != nil {
-		return nil, fmt.Errorf("writing index: %w", err)
+		return fmt.Errorf("writing index: %w", err)
 	}
-	return executable, nil
-}
-
-func writeBlob(f *object.File, path string, perm fs.FileMode) error {
-	r, err := f.Reader()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, r); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return nil
 }
 
 // normalizeTree sets the modes and times of everything under root: regular
-// files 0755 if their root-relative path is in executable and 0644
-// otherwise (whatever the umask made of them), directories 0755, and the
+// files 0644 (whatever the umask made of them), directories 0755, and the
 // modification time when for all (symlinks included). Directories are done
 // last, deepest first, so that their times stay set.
-func normalizeTree(root string, when time.Time, executable map[string]bool) error {
+func normalizeTree(root string, when time.Time) error {
 	var dirs []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -271,15 +226,7 @@ func normalizeTree(root string, when time.Time, executable map[string]bool) erro
 			ts := []unix.Timeval{unix.NsecToTimeval(when.UnixNano()), unix.NsecToTimeval(when.UnixNano())}
 			return unix.Lutimes(path, ts)
 		case d.Type().IsRegular():
-			rel, err := filepath.Rel(root, path)
-			if err != nil {
-				return err
-			}
-			mode := fs.FileMode(0o644)
-			if executable[filepath.ToSlash(rel)] {
-				mode = 0o755
-			}
-			if err := os.Chmod(path, mode); err != nil {
+			if err := os.Chmod(path, 0o644); err != nil {
 				return err
 			}
 			return os.Chtimes(path, when, when)

@@ -1,13 +1,14 @@
 // Package gitsrc resolves a branch of a git remote to a commit and provides
 // a reproducible shallow checkout of that commit, kept in a content-addressed
-// clone cache, for copying into a container image layer.
+// clone cache, for writing into a container image layer.
 //
-// The checkout includes its .git directory (tools such as setuptools_scm
-// derive versions from it) and is byte-identical for the same commit, branch
-// and remote wherever and whenever it was made: the objects are repacked in
-// a fixed way, the index carries no stat data of the machine, and modes and
-// times are normalized: files 0644 or 0755, directories 0755, every mtime
-// the committer time.
+// The clone cache holds a checkout's .git directory only; its files are read
+// from the git objects (OpenTree) straight into the layer, so each file is
+// written once. The checkout includes its .git directory (tools such as
+// setuptools_scm derive versions from it) and is byte-identical for the same
+// commit, branch and remote wherever and whenever it was made: the objects
+// are repacked in a fixed way, the index carries no stat data of the
+// machine, and modes are normalized: files 0644 or 0755, directories 0755.
 //
 // Remotes may be https://, http://, ssh://, git:// URLs, scp-like
 // (git@host:path), file:// URLs or local paths. Local repositories (paths
@@ -17,7 +18,7 @@
 //
 // Cache layout, under Options.CacheDir:
 //
-//	<key>/<commit>/          checkout of commit (worktree with .git)
+//	<key>/<commit>/.git      checkout of commit (its .git; files in its objects)
 //	<key>/refs/<branch>      last commit resolved or fetched for branch
 //	<key>/.tmp-*             work directories, removed when done
 //

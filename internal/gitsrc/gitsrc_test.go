@@ -313,8 +313,71 @@ func TestResolveMissingRepo(t *testing.T) {
 	}
 }
 
-// readTree describes every file under root: type, permissions, content or
-// link target, and modification time.
+// materialize writes the entries of the checkout at dir to a new
+// directory, as a layer made from them holds them, and returns it.
+func materialize(t *testing.T, dir string) string {
+	t.Helper()
+	tr, err := OpenTree(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	entries, err := tr.Entries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	root := t.TempDir()
+	for _, e := range entries {
+		p := filepath.Join(root, filepath.FromSlash(e.Name))
+		switch {
+		case e.Mode.IsDir():
+			err = os.Mkdir(p, e.Mode.Perm())
+		case e.Mode&fs.ModeSymlink != 0:
+			err = os.Symlink(e.Link, p)
+		default:
+			var rc io.ReadCloser
+			if rc, err = e.Open(); err == nil {
+				var data []byte
+				data, err = io.ReadAll(rc)
+				rc.Close()
+				if err == nil && int64(len(data)) != e.Size {
+					err = fmt.Errorf("%s: %d bytes, entry says %d", e.Name, len(data), e.Size)
+				}
+				if err == nil {
+					err = os.WriteFile(p, data, e.Mode.Perm())
+				}
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !e.Mode.IsDir() && e.Mode&fs.ModeSymlink == 0 {
+			if err := os.Chmod(p, e.Mode.Perm()); err != nil { // whatever the umask
+				t.Fatal(err)
+			}
+		}
+	}
+	return root
+}
+
+// readFileOf returns a file of the checkout at dir, read with Tree.ReadFile.
+func readFileOf(t *testing.T, dir, name string) string {
+	t.Helper()
+	tr, err := OpenTree(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	data, err := tr.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// readTree describes every file under root: type, permissions, and
+// content or link target.
 func readTree(t *testing.T, root string) map[string]string {
 	t.Helper()
 	tree := map[string]string{}
@@ -330,7 +393,7 @@ func readTree(t *testing.T, root string) map[string]string {
 		if err != nil {
 			return err
 		}
-		desc := fmt.Sprintf("%s mtime=%d", info.Mode(), info.ModTime().UnixNano())
+		desc := info.Mode().String()
 		switch {
 		case info.Mode()&fs.ModeSymlink != 0:
 			target, err := os.Readlink(path)
@@ -359,6 +422,10 @@ func readTree(t *testing.T, root string) map[string]string {
 // against the fixture. It runs git status, which may rewrite the index.
 func checkCheckout(t *testing.T, f *fixture, dir, branch string, forbidden ...string) {
 	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, "README")); err == nil {
+		t.Errorf("the clone cache entry %s holds the files of the checkout: they are written only into the layer", dir)
+	}
+	dir = materialize(t, dir)
 	for name, want := range f.files[branch] {
 		got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
 		if err != nil {
@@ -485,7 +552,7 @@ func TestCheckoutReusedWithoutSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := readTree(t, dir1)
+	before := readTree(t, materialize(t, dir1))
 	if err := os.RemoveAll(f.dir); err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +566,7 @@ func TestCheckoutReusedWithoutSource(t *testing.T) {
 			t.Errorf("offline=%v: second Checkout = %s %v, want %s %v", offline, dir2, c2, dir1, c1)
 		}
 	}
-	if diff := cmp.Diff(before, readTree(t, dir1)); diff != "" {
+	if diff := cmp.Diff(before, readTree(t, materialize(t, dir1))); diff != "" {
 		t.Errorf("reuse changed the checkout (-before +after):\n%s", diff)
 	}
 }
@@ -616,7 +683,7 @@ func TestCheckoutLocalMovedBranch(t *testing.T) {
 	if commit.Hash != old {
 		t.Errorf("commit %s, want %s", commit.Hash, old)
 	}
-	if got, _ := os.ReadFile(filepath.Join(dir, "README")); string(got) != "main\n" {
+	if got := readFileOf(t, dir, "README"); got != "main\n" {
 		t.Errorf("README = %q, want the old content", got)
 	}
 	// A commit the repository does not have: the branch moved.
@@ -647,7 +714,7 @@ func TestReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tree1, tree2 := readTree(t, dir1), readTree(t, dir2)
+	tree1, tree2 := readTree(t, materialize(t, dir1)), readTree(t, materialize(t, dir2))
 	if len(tree1) < 20 {
 		t.Fatalf("checkout has only %d entries", len(tree1))
 	}
@@ -667,7 +734,7 @@ func TestReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tree3 := readTree(t, dir3)
+	tree3 := readTree(t, materialize(t, dir3))
 	delete(tree1, ".git/config")
 	delete(tree3, ".git/config")
 	if diff := cmp.Diff(tree1, tree3); diff != "" {
@@ -813,7 +880,7 @@ func TestHTTPMovedBranch(t *testing.T) {
 	if commit.Hash != old {
 		t.Errorf("commit %s, want %s", commit.Hash, old)
 	}
-	if got, _ := os.ReadFile(filepath.Join(dir, "README")); string(got) != "main\n" {
+	if got := readFileOf(t, dir, "README"); got != "main\n" {
 		t.Errorf("README = %q, want the old content", got)
 	}
 	// The record holds the tip that was fetched.
