@@ -3,6 +3,7 @@ package layers
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/buildah"
 	"go.podman.io/buildah/define"
@@ -412,7 +414,17 @@ func runInstall(ctx context.Context, env *Env, spec *FinalSpec, src Source, work
 		env.Log.Debugf("final: install of %s: checkout of %s over the base: %s", src.Name, o.Name, l.How)
 		below = append(below, l)
 	}
-	runImage, err := compose(ctx, env.Store, composition{base: spec.BaseID, layers: below, created: spec.epoch(src)})
+	// The working images get a configuration of their own (a nonce label):
+	// the same recipe built by another process at the same time would
+	// otherwise make the very same images, by ID, and remove them under
+	// this one when it is done.
+	nonce := workingNonce()
+	runImage, err := compose(ctx, env.Store, composition{base: spec.BaseID, layers: below, created: spec.epoch(src), edit: func(c *v1.ImageConfig) {
+		if c.Labels == nil {
+			c.Labels = map[string]string{}
+		}
+		c.Labels[labelWorking] = nonce
+	}})
 	if err != nil {
 		return nil, "", err
 	}
@@ -434,7 +446,7 @@ func runInstall(ctx context.Context, env *Env, spec *FinalSpec, src Source, work
 		return nil, "", err
 	}
 	// A name of this process's own, taken off again with the image.
-	ref, err := is.Transport.ParseStoreReference(env.Store, fmt.Sprintf("localhost/strata-working:install-%d-%s", os.Getpid(), spec.InstallKey(src)[:12]))
+	ref, err := is.Transport.ParseStoreReference(env.Store, fmt.Sprintf("localhost/strata-working:install-%s", nonce))
 	if err != nil {
 		return nil, "", err
 	}
@@ -505,4 +517,16 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// labelWorking marks the working images of an install command with a
+// nonce of the process that made them.
+const labelWorking = "io.strata.working"
+
+// workingNonce returns a name no other process uses: the process ID and
+// random bytes.
+func workingNonce() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%d-%x", os.Getpid(), b)
 }
