@@ -64,39 +64,17 @@ func compose(ctx context.Context, store storage.Store, c composition) (string, e
 		descs = append(descs, v1.Descriptor{MediaType: mt, Digest: l.Digest, Size: l.Size})
 	}
 	top := baseImg.TopLayer
-	created := c.created.UTC()
+	var blobs []v1.Descriptor
 	for _, l := range c.layers {
-		descs = append(descs, v1.Descriptor{MediaType: v1.MediaTypeImageLayer, Digest: l.DiffID, Size: l.Size})
-		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.DiffID)
-		when := created
-		if !l.Created.IsZero() {
-			when = l.Created.UTC()
-		}
-		cfg.History = append(cfg.History, v1.History{Created: &when, CreatedBy: l.CreatedBy})
+		blobs = append(blobs, v1.Descriptor{MediaType: v1.MediaTypeImageLayer, Digest: l.DiffID, Size: l.Size})
 		top = l.ID
 	}
-	if len(c.layers) == 0 {
-		cfg.History = append(cfg.History, v1.History{Created: &created, CreatedBy: "strata: image configuration", EmptyLayer: true})
-	}
-	cfg.Created = &created
-	if c.edit != nil {
-		c.edit(&cfg.Config)
-	}
-	config, err := json.Marshal(cfg)
+	config, man, err := imageDocs(cfg, descs, c, blobs)
 	if err != nil {
 		return "", err
 	}
 	configDigest := digest.FromBytes(config)
-	man, err := json.Marshal(v1.Manifest{
-		Versioned:   specs.Versioned{SchemaVersion: 2},
-		MediaType:   v1.MediaTypeImageManifest,
-		Config:      v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: configDigest, Size: int64(len(config))},
-		Layers:      descs,
-		Annotations: c.notes,
-	})
-	if err != nil {
-		return "", err
-	}
+	created := c.created.UTC()
 	manDigest := digest.FromBytes(man)
 	id := configDigest.Encoded()
 	_, err = store.CreateImage(id, nil, top, "", &storage.ImageOptions{
@@ -118,6 +96,45 @@ func compose(ctx context.Context, store storage.Store, c composition) (string, e
 		}
 	}
 	return id, nil
+}
+
+// imageDocs returns the configuration and the manifest of the image c
+// over a base with configuration cfg (which it changes) and layers descs:
+// c's layers are blobs in the manifest. The configuration is the same
+// bytes whatever the blobs are (compressed in a registry, uncompressed in
+// the store), and so is the image ID.
+func imageDocs(cfg *v1.Image, descs []v1.Descriptor, c composition, blobs []v1.Descriptor) (config, man []byte, err error) {
+	created := c.created.UTC()
+	descs = slices.Clone(descs)
+	cfg.RootFS.DiffIDs = slices.Clone(cfg.RootFS.DiffIDs)
+	cfg.History = slices.Clone(cfg.History)
+	for i, l := range c.layers {
+		descs = append(descs, blobs[i])
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.DiffID)
+		when := created
+		if !l.Created.IsZero() {
+			when = l.Created.UTC()
+		}
+		cfg.History = append(cfg.History, v1.History{Created: &when, CreatedBy: l.CreatedBy})
+	}
+	if len(c.layers) == 0 {
+		cfg.History = append(cfg.History, v1.History{Created: &created, CreatedBy: "strata: image configuration", EmptyLayer: true})
+	}
+	cfg.Created = &created
+	if c.edit != nil {
+		c.edit(&cfg.Config)
+	}
+	if config, err = json.Marshal(cfg); err != nil {
+		return nil, nil, err
+	}
+	man, err = json.Marshal(v1.Manifest{
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		MediaType:   v1.MediaTypeImageManifest,
+		Config:      v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: digest.FromBytes(config), Size: int64(len(config))},
+		Layers:      descs,
+		Annotations: c.notes,
+	})
+	return config, man, err
 }
 
 // applyImage returns the edit that applies the recipe's image
