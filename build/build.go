@@ -144,7 +144,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 
 	res := &Result{BaseKey: plan.Base.Key, Destination: dest.String()}
-	if done, err := composedInRegistry(ctx, store, plan, opts, res); done || err != nil {
+	if done, err := composedInRegistry(ctx, env, plan, opts, res); done || err != nil {
 		return res, err
 	}
 	baseID, err := buildOrReuseBase(ctx, env, plan, opts, res)

@@ -1,16 +1,22 @@
 package build
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
-	"github.com/strata-build/strata/internal/stores"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/strata-build/strata/layers"
+	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/pkg/blobinfocache/memory"
+	"go.podman.io/image/v5/pkg/compression"
 	"go.podman.io/image/v5/transports/alltransports"
+	"go.podman.io/image/v5/types"
 )
 
 // remoteManifest is what a registry's manifest of a tag says.
@@ -78,26 +84,36 @@ func (p *pusher) putManifest(ctx context.Context, ref string, raw []byte) (diges
 }
 
 // composedInRegistry handles a --push build on a store that lacks the
-// base: when push.repository already holds, at the profile's first tag,
-// the image this build would make (its manifest carries the same final
-// key, computed over the registry cache's base), nothing is pulled, built
-// or uploaded: every tag is pointed at that manifest. It reports whether
-// it did so.
-func composedInRegistry(ctx context.Context, store *stores.Store, plan *Plan, opts Options, res *Result) (bool, error) {
-	if !opts.Push || len(plan.Sources) == 0 || len(plan.Tags) == 0 || !plan.registryCache() || plan.Base.Incomplete != "" {
+// base, when the registry cache has it. When push.repository already
+// holds, at the profile's first tag, the image this build would make (its
+// manifest carries the same final key), nothing is pulled, built or
+// uploaded: every tag is pointed at that manifest. Otherwise, when that
+// tag holds an earlier image of the recipe, the image is composed in the
+// registry: layers whose keys the earlier image recorded are referred to
+// where they are (the base's are mounted from the registry cache), the
+// other checkout layers are streamed from git objects to the registry, and
+// the base is pulled only when an install command must run. It reports
+// whether it handled the build.
+func composedInRegistry(ctx context.Context, env *layers.Env, plan *Plan, opts Options, res *Result) (bool, error) {
+	if !opts.Push || len(plan.Sources) == 0 || len(plan.Tags) == 0 || !plan.registryCache() || plan.Base.Incomplete != "" || plan.opts.Refresh {
 		return false, nil
 	}
+	store := env.Store
 	if img, err := plan.checkLocalBase(store); err != nil || img != nil {
 		return false, err // the local store answers faster
 	}
 	log := opts.Log
-	p, err := newPusher(store, opts.Registry, opts.Progress)
+	plan.checkRegistryBase(ctx, log)
+	if c := plan.Base.Cache; c.Decision != "hit" || c.Where != "registry" {
+		return false, nil // the usual path says why
+	}
+	p, err := newPusher(env.Store, opts.Registry, opts.Progress)
 	if err != nil {
 		return false, err
 	}
-	base, err := p.manifestOf(ctx, "docker://"+cacheRepo(plan.recipe)+":"+baseTag(plan.Base.Key))
+	base, err := p.manifestOf(ctx, "docker://"+cacheRepo(plan.recipe)+"@"+plan.Base.Cache.digest)
 	if err != nil || base == nil {
-		return false, nil // not in the registry cache: the usual path says why
+		return false, nil
 	}
 	baseID := strings.TrimPrefix(base.config, "sha256:")
 	spec, err := plan.finalSpec(baseID, nil)
@@ -106,12 +122,17 @@ func composedInRegistry(ctx context.Context, store *stores.Store, plan *Plan, op
 	}
 	key := spec.Key()
 	repo := plan.recipe.Push.Repository
-	there, err := p.manifestOf(ctx, "docker://"+repo+":"+plan.Tags[0])
-	if err != nil || there == nil || there.notes[layers.LabelFinalKey] != key {
+	tag := "docker://" + repo + ":" + plan.Tags[0]
+	there, err := p.manifestOf(ctx, tag)
+	if err != nil || there == nil {
 		return false, nil
 	}
+	res.BaseImageID, res.BaseCached, res.FinalKey = baseID, true, key
+	if there.notes[layers.LabelFinalKey] != key {
+		return composeChanged(ctx, env, p, plan, spec, base, there, opts, res)
+	}
 	done := phase(log, "final")
-	res.BaseImageID, res.BaseCached, res.FinalKey, res.FinalCached = baseID, true, key, true
+	res.FinalCached = true
 	res.ImageID = strings.TrimPrefix(there.config, "sha256:")
 	done("hit", "%s:%s is the image this build would make (final key %s): nothing to build, pull or upload", repo, plan.Tags[0], key[:16])
 	if err := writeIID(opts.IIDFile, res.ImageID); err != nil {
@@ -123,4 +144,221 @@ func composedInRegistry(ctx context.Context, store *stores.Store, plan *Plan, op
 		}
 		return p.putManifest(ctx, ref, there.raw)
 	})
+}
+
+// remoteImage is an image in a registry: its configuration and layers,
+// read without fetching a layer.
+type remoteImage struct {
+	named  reference.Named
+	config *v1.Image
+	blobs  []v1.Descriptor
+}
+
+// openRemote reads the configuration and the layer list of the image at
+// ref (docker://...).
+func (p *pusher) openRemote(ctx context.Context, ref string) (*remoteImage, error) {
+	r, err := alltransports.ParseImageName(ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := r.NewImage(ctx, p.sys)
+	if err != nil {
+		return nil, registryError(p.sys, hostOf(ref), err)
+	}
+	defer img.Close()
+	cfg, err := img.OCIConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the configuration of %s: %w", strings.TrimPrefix(ref, "docker://"), registryError(p.sys, hostOf(ref), err))
+	}
+	out := &remoteImage{named: r.DockerReference(), config: cfg}
+	for _, l := range img.LayerInfos() {
+		mt := l.MediaType
+		if mt == "" {
+			mt = v1.MediaTypeImageLayer
+		}
+		out.blobs = append(out.blobs, v1.Descriptor{MediaType: mt, Digest: l.Digest, Size: l.Size})
+	}
+	return out, nil
+}
+
+// composeChanged composes in the registry the image of spec, after a
+// change, from the earlier image there (see composedInRegistry). It
+// reports false, having moved nothing, when it cannot: the earlier image
+// has no record of its layers, or a blob is not where it should be.
+func composeChanged(ctx context.Context, env *layers.Env, p *pusher, plan *Plan, spec *layers.FinalSpec, base, there *remoteManifest, opts Options, res *Result) (bool, error) {
+	log := opts.Log
+	if p.opts.CompressionFormat != nil && p.opts.CompressionFormat.Name() != compression.Gzip.Name() {
+		return false, nil // the usual push recompresses every layer
+	}
+	repo := plan.recipe.Push.Repository
+	tagRef := "docker://" + repo + ":" + plan.Tags[0]
+	baseImg, err := p.openRemote(ctx, "docker://"+cacheRepo(plan.recipe)+"@"+base.digest.String())
+	if err != nil {
+		log.Debugf("final: not composing in the registry: %v", err)
+		return false, nil
+	}
+	prev, err := p.openRemote(ctx, "docker://"+repo+"@"+there.digest.String())
+	if err != nil {
+		log.Debugf("final: not composing in the registry: %v", err)
+		return false, nil
+	}
+	record, err := layers.RecordedLayers(prev.config.Config.Labels)
+	if err != nil || len(record) == 0 || len(record) > len(prev.blobs) {
+		log.Debugf("final: not composing in the registry: %s:%s has no usable record of its layers (%v)", repo, plan.Tags[0], err)
+		return false, nil
+	}
+	type known struct {
+		layer layers.Layer
+		blob  v1.Descriptor
+	}
+	have := map[string]known{}
+	tail := prev.blobs[len(prev.blobs)-len(record):]
+	for i, l := range record {
+		have[l.Kind+":"+l.Key] = known{l, tail[i]}
+	}
+
+	r, err := alltransports.ParseImageName(tagRef)
+	if err != nil {
+		return false, err
+	}
+	dest, err := r.NewImageDestination(ctx, p.sys)
+	if err != nil {
+		return false, nil
+	}
+	defer dest.Close()
+	// Where the blobs are: the base's in the registry cache, the earlier
+	// image's in the repository. containers/image mounts across
+	// repositories what it finds this way.
+	cache := memory.New()
+	for _, im := range []*remoteImage{baseImg, prev} {
+		scope := types.BICTransportScope{Opaque: reference.Domain(im.named)}
+		for _, b := range im.blobs {
+			cache.RecordKnownLocation(r.Transport(), scope, b.Digest, types.BICLocationReference{Opaque: im.named.Name()})
+		}
+	}
+	reuse := func(b v1.Descriptor) (bool, error) {
+		ok, _, err := dest.TryReusingBlob(ctx, types.BlobInfo{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType}, cache, false)
+		return ok, err
+	}
+
+	// Decide first, move nothing yet: every layer is either in the
+	// registry (by key) or made here.
+	planned := spec.Planned()
+	out := make([]layers.Layer, len(planned))
+	blobs := make([]v1.Descriptor, len(planned))
+	var todo []int
+	needBase := false
+	for i, pl := range planned {
+		if out[i], err = spec.Layer(pl); err != nil {
+			return false, err
+		}
+		if k, ok := have[pl.Kind+":"+pl.Key]; ok {
+			out[i].DiffID, out[i].Size, blobs[i] = k.layer.DiffID, k.layer.Size, k.blob
+			continue
+		}
+		todo = append(todo, i)
+		if pl.Kind == layers.KindInstall {
+			needBase = true
+		}
+	}
+	done := phase(log, "final")
+	for _, b := range baseImg.blobs {
+		if ok, err := reuse(b); err != nil || !ok {
+			log.Debugf("final: not composing in the registry: base blob %s is not reachable from %s (%v)", b.Digest, repo, err)
+			return false, nil
+		}
+	}
+	for i, b := range blobs {
+		if b.Digest == "" {
+			continue
+		}
+		if ok, err := reuse(b); err != nil || !ok {
+			log.Debugf("final: not composing in the registry: blob %s is not in %s (%v)", b.Digest, repo, err)
+			return false, nil
+		}
+		log.Infof("final: %s layer of %s: in the registry (%s)", out[i].Kind, out[i].Source, short(out[i].DiffID.Encoded()))
+	}
+	if needBase {
+		log.Infof("final: pulling the base %s: an install command must run over it", plan.Base.Cache.Ref)
+		id, err := plan.pullBase(ctx, env.Store, p)
+		if err != nil {
+			return true, fmt.Errorf("pulling the base for the install commands: %w", err)
+		}
+		if id != spec.BaseID {
+			return true, fmt.Errorf("the pulled base %s is not the registry cache's %s", short(id), short(spec.BaseID))
+		}
+		_ = layers.MarkUsed(env.Store, id)
+	}
+	for _, i := range todo {
+		l := &out[i]
+		var (
+			stream  io.ReadCloser
+			cleanup = func() {}
+			err     error
+		)
+		switch l.Kind {
+		case layers.KindCheckout:
+			stream, err = spec.CheckoutStream(l.Source)
+		default:
+			stream, _, cleanup, err = layers.InstallStream(ctx, env, spec, l.Source)
+		}
+		if err != nil {
+			return true, fmt.Errorf("source %q: %w", l.Source, err)
+		}
+		blob, diffID, size, err := uploadLayer(ctx, dest, cache, stream)
+		stream.Close()
+		cleanup()
+		if err != nil {
+			return true, fmt.Errorf("uploading the %s layer of source %q to %s: %w", l.Kind, l.Source, repo, registryError(p.sys, hostOf(tagRef), err))
+		}
+		l.DiffID, l.Size, blobs[i] = diffID, size, blob
+		log.Infof("final: %s layer of %s: built and uploaded (%s, %d bytes)", l.Kind, l.Source, short(diffID.Encoded()), blob.Size)
+	}
+	config, man, err := spec.ImageDocs(baseImg.config, baseImg.blobs, out, blobs)
+	if err != nil {
+		return true, err
+	}
+	cd := digest.FromBytes(config)
+	if _, err := dest.PutBlob(ctx, bytes.NewReader(config), types.BlobInfo{Digest: cd, Size: int64(len(config)), MediaType: v1.MediaTypeImageConfig}, cache, true); err != nil {
+		return true, fmt.Errorf("uploading the image configuration to %s: %w", repo, registryError(p.sys, hostOf(tagRef), err))
+	}
+	res.ImageID = cd.Encoded()
+	done("composed", "composed %s in %s: %d of %d layers over the base made here, the rest in the registry (final key %s)", short(res.ImageID), repo, len(todo), len(planned), res.FinalKey[:16])
+	if err := writeIID(opts.IIDFile, res.ImageID); err != nil {
+		return true, err
+	}
+	return true, pushTags(ctx, p, plan, opts, res, func(ref string) (digest.Digest, error) {
+		return p.putManifest(ctx, ref, man)
+	})
+}
+
+// uploadLayer compresses a layer's tar stream with gzip, as a push does,
+// and uploads it as it is read: each byte is read once. It returns the
+// blob's descriptor, and the diff ID and size of the tar stream.
+func uploadLayer(ctx context.Context, dest types.ImageDestination, cache types.BlobInfoCache, stream io.Reader) (v1.Descriptor, digest.Digest, int64, error) {
+	pr, pw := io.Pipe()
+	d := digest.Canonical.Digester()
+	var size int64
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		zw, err := compression.CompressStream(pw, compression.Gzip, nil)
+		if err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		n, err := io.Copy(zw, io.TeeReader(stream, d.Hash()))
+		size = n
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+		pw.CloseWithError(err)
+	}()
+	info, err := dest.PutBlob(ctx, pr, types.BlobInfo{Digest: "", Size: -1, MediaType: v1.MediaTypeImageLayerGzip}, cache, false)
+	pr.CloseWithError(io.ErrClosedPipe) // ends the writer if the upload stopped early
+	<-finished
+	if err != nil {
+		return v1.Descriptor{}, "", 0, err
+	}
+	return v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: info.Digest, Size: info.Size}, d.Digest(), size, nil
 }

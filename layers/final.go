@@ -226,18 +226,13 @@ func BuildFinal(ctx context.Context, env *Env, spec *FinalSpec, names []string) 
 		if err != nil {
 			return "", nil, err
 		}
-		l.Source, l.Created = src.Name, spec.epoch(src)
-		l.CreatedBy = "strata install: " + src.Name + ": " + strings.Join(src.Install, " ")
+		spec.describe(&l, src)
 		env.Log.Infof("final: %s layer of %s: %s (%s)", KindInstall, src.Name, l.How, short(l.DiffID.Encoded()))
 		out = append(out, l)
 	}
-	labels := spec.Labels()
-	labels[LabelLayers] = string(layersJSON(out))
-	id, err := compose(ctx, env.Store, composition{
-		base: spec.BaseID, layers: out, created: spec.Epoch, names: names,
-		edit:  applyImage(spec.Image, labels),
-		notes: map[string]string{LabelFinalKey: labels[LabelFinalKey]},
-	})
+	c := spec.composition(out)
+	c.names = names
+	id, err := compose(ctx, env.Store, c)
 	if err != nil {
 		return "", nil, err
 	}
@@ -354,9 +349,33 @@ func pushCheckout(ctx context.Context, env *Env, spec *FinalSpec, st *stack, src
 	if err != nil {
 		return l, fmt.Errorf("source %q: %w", src.Name, err)
 	}
-	l.Source, l.Created = src.Name, when
-	l.CreatedBy = fmt.Sprintf("strata checkout: %s@%s to %s", src.Name, src.Commit[:12], src.Path)
+	spec.describe(&l, src)
 	return l, nil
+}
+
+// composition is the final image of the spec over its base with the
+// layers out: the date, the image configuration and the labels, with
+// the record of the layers, and the final key as an annotation.
+func (s *FinalSpec) composition(out []Layer) composition {
+	labels := s.Labels()
+	labels[LabelLayers] = string(layersJSON(out))
+	return composition{
+		base: s.BaseID, layers: out, created: s.Epoch,
+		edit:  applyImage(s.Image, labels),
+		notes: map[string]string{LabelFinalKey: labels[LabelFinalKey]},
+	}
+}
+
+// describe sets the source, date and history entry of l, a layer of src
+// of kind l.Kind.
+func (s *FinalSpec) describe(l *Layer, src Source) {
+	l.Source, l.Created = src.Name, s.epoch(src)
+	switch l.Kind {
+	case KindCheckout:
+		l.CreatedBy = fmt.Sprintf("strata checkout: %s@%s to %s", src.Name, src.Commit[:12], src.Path)
+	case KindInstall:
+		l.CreatedBy = "strata install: " + src.Name + ": " + strings.Join(src.Install, " ")
+	}
 }
 
 // PlannedLayer is a layer a build of the spec puts over the base.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,7 +16,7 @@ import (
 // with a VERSION file, and a recipe that checks each out and runs an
 // install command that copies VERSION and records a random run ID: an
 // install layer that keeps its digest was not run again.
-func threeSources(t *testing.T) (map[string]*fixtures.GitRepo, string) {
+func threeSources(t *testing.T, noInstall ...string) (map[string]*fixtures.GitRepo, string) {
 	t.Helper()
 	dir := t.TempDir()
 	repos := map[string]*fixtures.GitRepo{}
@@ -29,10 +30,11 @@ func threeSources(t *testing.T) (map[string]*fixtures.GitRepo, string) {
 			t.Fatal(err)
 		}
 		repos[name] = g
-		fmt.Fprintf(&sources, `  - name: %s
-    git: %q
-    install: [sh, -c, "cat VERSION > /usr/share/%s-installed && cat /proc/sys/kernel/random/uuid > /usr/share/%s-run"]
-`, name, g.Dir, name, name)
+		fmt.Fprintf(&sources, "  - name: %s\n    git: %q\n", name, g.Dir)
+		if !slices.Contains(noInstall, name) {
+			fmt.Fprintf(&sources, `    install: [sh, -c, "cat VERSION > /usr/share/%s-installed && cat /proc/sys/kernel/random/uuid > /usr/share/%s-run"]
+`, name, name)
+		}
 	}
 	return repos, writeRecipe(t, fmt.Sprintf(`name: three
 base:
@@ -181,4 +183,130 @@ func TestComposedInRegistry(t *testing.T) {
 		t.Errorf("the fresh runner pulled images:\n%s", out)
 	}
 	fresh.assertClean(t)
+}
+
+// TestComposedAfterChange: a fresh runner building with --push after a
+// commit in a source composes the image in the registry. A commit in a
+// source without an install command uploads that source's checkout layer
+// and the configuration only, pulls nothing (the store stays empty), and
+// gives the image a local build makes (same ID), which runs with the new
+// files. A commit in a source with an install command pulls the base to
+// run it and uploads that source's two layers and the configuration.
+func TestComposedAfterChange(t *testing.T) {
+	reg := startRegistry(t, registryOptions{})
+	repos, file := threeSources(t, "beta")
+	body, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file = writeRecipe(t, string(body)+fmt.Sprintf("push:\n  repository: %s/e2e/three\n  cache: %s/e2e/cache\n", reg.Host, reg.Host))
+	firstStore, firstCache := newStore(t), cacheEnv(t)
+	if r := strata(t, firstStore, firstCache, "build", "--push", "--tls-verify=false", file); r.code != 0 {
+		t.Fatalf("first build --push: %s", r.stderr)
+	}
+	before := reg.manifest(t, "e2e/three:stg")
+	if len(before.Layers) != 6 {
+		t.Fatalf("manifest layers %v: want the base, three checkouts and two installs", before.Layers)
+	}
+
+	// The layers over the base: alpha checkout, install; beta checkout;
+	// gamma checkout, install.
+	if _, err := repos["beta"].Commit("main", "typo", map[string]string{"VERSION": "beta-2\n"}); err != nil {
+		t.Fatal(err)
+	}
+	reg.ResetLog(t)
+	fresh := newStore(t)
+	r := strata(t, fresh, cacheEnv(t), "--log-format", "json", "build", "--push", "--tls-verify=false", file)
+	if r.code != 0 {
+		t.Fatalf("fresh runner build --push after a commit in beta: %s", r.stderr)
+	}
+	if ev := events(t, r.stderr); ev["final"] != "composed" || ev["push"] != "pushed" {
+		t.Errorf("decisions %v, want the image composed in the registry", ev)
+	}
+	after := reg.manifest(t, "e2e/three:stg")
+	for i, what := range []string{"base", "alpha checkout", "alpha install", "beta checkout", "gamma checkout", "gamma install"} {
+		changed := after.Layers[i].Digest != before.Layers[i].Digest
+		if want := what == "beta checkout"; changed != want {
+			t.Errorf("%s layer: changed %v, want %v", what, changed, want)
+		}
+	}
+	ups := reg.BlobUploads(t)
+	slices.Sort(ups)
+	want := []string{after.Layers[3].Digest, after.Config.Digest}
+	slices.Sort(want)
+	if !slices.Equal(ups, want) {
+		t.Errorf("uploads %v, want beta's checkout layer and the configuration %v", ups, want)
+	}
+	for _, line := range reg.Requests(t) {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "GET" && strings.Contains(f[1], "/blobs/") {
+			for _, l := range after.Layers {
+				if strings.HasSuffix(f[1], l.Digest) {
+					t.Errorf("a layer was downloaded: %s", line)
+				}
+			}
+		}
+	}
+	if out := fresh.buildah(t, "images", "--quiet"); strings.TrimSpace(out) != "" {
+		t.Errorf("the fresh runner pulled images:\n%s", out)
+	}
+	fresh.assertClean(t)
+	composed := strings.TrimPrefix(after.Config.Digest, "sha256:")
+
+	// A local build of the same inputs on the first store (whose install
+	// layers, which record a random run ID, the registry has) makes the
+	// same image.
+	if id := mustBuild(t, firstStore, firstCache, file); id != composed {
+		t.Errorf("a local build made %s, the registry composition %s:\n%s\n%s", id, composed,
+			tool(t, "skopeo", "inspect", "--config", "--raw", "containers-storage:[overlay@"+firstStore.root+"+"+firstStore.runroot+"]"+id),
+			tool(t, "skopeo", append(append([]string{"inspect", "--config", "--raw"}, reg.skopeoFlags()...), reg.Ref("e2e/three:stg"))...))
+	}
+	// The composed image, pulled by buildah, runs and shows the change.
+	pulled := newStore(t)
+	pulled.buildah(t, "pull", "--tls-verify=false", reg.Ref("e2e/three:stg"))
+	ctr := strings.TrimSpace(pulled.buildah(t, "from", "--pull-never", "--quiet", reg.Host+"/e2e/three:stg"))
+	out := pulled.buildah(t, "run", "--runtime", "runc", "--network", "none", ctr, "sh", "-c",
+		"cat /usr/share/alpha-installed /src/beta/VERSION /usr/share/gamma-installed; ls /usr/share/strata/sources")
+	pulled.buildah(t, "rm", ctr)
+	for _, w := range []string{"alpha-1", "beta-2", "gamma-1", "beta.json"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("the composed image does not show %q:\n%s", w, out)
+		}
+	}
+	if id := strings.TrimSpace(pulled.buildah(t, "images", "--no-trunc", "--quiet", reg.Host+"/e2e/three:stg")); !strings.HasSuffix(id, composed) {
+		t.Errorf("the pulled image is %s, want %s", id, composed)
+	}
+
+	// A commit in gamma, which has an install command: the base is pulled
+	// to run it, and gamma's two layers are uploaded.
+	if _, err := repos["gamma"].Commit("main", "fix", map[string]string{"VERSION": "gamma-2\n"}); err != nil {
+		t.Fatal(err)
+	}
+	reg.ResetLog(t)
+	fresh = newStore(t)
+	r = strata(t, fresh, cacheEnv(t), "--log-format", "json", "build", "--push", "--tls-verify=false", file)
+	if r.code != 0 {
+		t.Fatalf("fresh runner build --push after a commit in gamma: %s", r.stderr)
+	}
+	if ev := events(t, r.stderr); ev["final"] != "composed" {
+		t.Errorf("decisions %v, want the image composed in the registry", ev)
+	}
+	last := reg.manifest(t, "e2e/three:stg")
+	ups = reg.BlobUploads(t)
+	slices.Sort(ups)
+	want = []string{last.Layers[4].Digest, last.Layers[5].Digest, last.Config.Digest}
+	slices.Sort(want)
+	if !slices.Equal(ups, want) {
+		t.Errorf("uploads %v, want gamma's two layers and the configuration %v", ups, want)
+	}
+	if strings.Count(r.stderr, "running the install command") != 1 {
+		t.Errorf("install commands run after a commit in gamma: want only gamma's\n%s", r.stderr)
+	}
+	fresh.assertClean(t)
+	pulled.buildah(t, "pull", "--policy=always", "--tls-verify=false", reg.Ref("e2e/three:stg"))
+	ctr = strings.TrimSpace(pulled.buildah(t, "from", "--pull-never", "--quiet", reg.Host+"/e2e/three:stg"))
+	out = pulled.buildah(t, "run", "--runtime", "runc", "--network", "none", ctr, "cat", "/usr/share/gamma-installed", "/src/beta/VERSION", "/src/gamma/VERSION")
+	pulled.buildah(t, "rm", ctr)
+	if out != "gamma-2\nbeta-2\ngamma-2\n" {
+		t.Errorf("the composed image shows %q, want gamma-2 installed and beta-2", out)
+	}
 }

@@ -37,18 +37,28 @@ func (r *registry) exists(t *testing.T, repoTag string) bool {
 	return err == nil
 }
 
-// blobs returns the layer and config digests of a pushed image.
-func (r *registry) blobs(t *testing.T, repoTag string) []string {
+// regManifest is what a test reads of an image manifest.
+type regManifest struct {
+	Config struct{ Digest string }
+	Layers []struct{ Digest string }
+}
+
+// manifest reads the manifest of REPO:TAG with skopeo.
+func (r *registry) manifest(t *testing.T, repoTag string) regManifest {
 	t.Helper()
 	args := append([]string{"inspect", "--raw"}, r.skopeoFlags()...)
 	raw := tool(t, "skopeo", append(args, "docker://"+r.Host+"/"+repoTag)...)
-	var m struct {
-		Config struct{ Digest string }
-		Layers []struct{ Digest string }
-	}
+	var m regManifest
 	if err := json.Unmarshal([]byte(raw), &m); err != nil {
 		t.Fatalf("manifest of %s: %v", repoTag, err)
 	}
+	return m
+}
+
+// blobs returns the layer and config digests of a pushed image.
+func (r *registry) blobs(t *testing.T, repoTag string) []string {
+	t.Helper()
+	m := r.manifest(t, repoTag)
 	list := []string{m.Config.Digest}
 	for _, l := range m.Layers {
 		list = append(list, l.Digest)
