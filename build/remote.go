@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/layers"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
@@ -361,4 +362,65 @@ func uploadLayer(ctx context.Context, dest types.ImageDestination, cache types.B
 		return v1.Descriptor{}, "", 0, err
 	}
 	return v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: info.Digest, Size: info.Size}, d.Digest(), size, nil
+}
+
+// CheckRegistryLayers completes CheckCache for a store that lacks the
+// base when the registry cache has it: the final key over the registry's
+// base, and for each layer over the base whether the image at
+// push.repository's first profile tag recorded it (HIT in the registry:
+// a --push build refers to it there) or not (MISS: it will be built).
+// Registry trouble is logged, not fatal.
+func (p *Plan) CheckRegistryLayers(ctx context.Context, log *logrus.Logger) {
+	c := p.Base.Cache
+	if c == nil || c.Decision != "hit" || c.Where != "registry" || len(p.Sources) == 0 {
+		return
+	}
+	sys, err := p.opts.Registry.SystemContext()
+	if err != nil {
+		return
+	}
+	pu := &pusher{sys: sys}
+	base, err := pu.manifestOf(ctx, "docker://"+cacheRepo(p.recipe)+"@"+c.digest)
+	if err != nil || base == nil {
+		if err != nil {
+			log.Warnf("final: reading the cached base %s: %v", c.Ref, err)
+		}
+		return
+	}
+	spec, err := p.finalSpec(strings.TrimPrefix(base.config, "sha256:"), nil)
+	if err != nil {
+		return
+	}
+	p.Final.Key = spec.Key()
+	have := map[string]bool{}
+	where := ""
+	if repo := p.recipe.Push.Repository; repo != "" && len(p.Tags) > 0 {
+		where = repo + ":" + p.Tags[0]
+		there, err := pu.manifestOf(ctx, "docker://"+where)
+		if err != nil {
+			log.Warnf("final: reading %s: %v", where, err)
+		}
+		if there != nil && there.notes[layers.LabelFinalKey] == p.Final.Key {
+			p.Final.Cache = &CacheState{Decision: "hit", Where: "registry", Ref: where + "@" + there.digest.String()}
+		}
+		if there != nil {
+			if prev, err := pu.openRemote(ctx, "docker://"+p.recipe.Push.Repository+"@"+there.digest.String()); err == nil {
+				record, _ := layers.RecordedLayers(prev.config.Config.Labels)
+				for _, l := range record {
+					have[l.Kind+":"+l.Key] = true
+				}
+			}
+		}
+	}
+	p.Final.Layers = nil
+	for _, l := range spec.Planned() {
+		st := &CacheState{Decision: "miss", Reason: "not in the local store: it will be built"}
+		if where != "" {
+			st.Reason = "not in the local store nor in " + where + ": it will be built"
+		}
+		if have[l.Kind+":"+l.Key] {
+			st = &CacheState{Decision: "hit", Where: "registry", Ref: where}
+		}
+		p.Final.Layers = append(p.Final.Layers, PlanLayer{Source: l.Source, Kind: l.Kind, Key: l.Key, Cache: st})
+	}
 }

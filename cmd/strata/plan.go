@@ -51,6 +51,9 @@ func planCommand() *cli.Command {
 				}
 				err = plan.CheckCache(c.Context, store, logger(c))
 				store.Close()
+				if err == nil {
+					plan.CheckRegistryLayers(c.Context, logger(c))
+				}
 				if err != nil {
 					return err
 				}

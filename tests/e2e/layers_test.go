@@ -156,8 +156,32 @@ func TestComposedInRegistry(t *testing.T) {
 	}
 	digest := reg.Digest(t, "e2e/three:stg")
 
-	reg.ResetLog(t)
 	fresh := newStore(t)
+	// strata plan on the fresh runner: every layer but beta's checkout is
+	// in the registry.
+	pr := strata(t, fresh, cacheEnv(t), "plan", "--format", "json", "--tls-verify=false", file)
+	if pr.code != 0 {
+		t.Fatalf("plan: %s", pr.stderr)
+	}
+	var plan struct {
+		Final struct {
+			Layers []struct {
+				Source, Kind string
+				Cache        struct{ Decision, Where, Reason string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(pr.stdout), &plan); err != nil {
+		t.Fatalf("plan: %v\n%s", err, pr.stdout)
+	}
+	var states []string
+	for _, l := range plan.Final.Layers {
+		states = append(states, l.Source+"/"+l.Kind+"="+l.Cache.Decision+":"+l.Cache.Where)
+	}
+	if want := []string{"alpha/checkout=hit:registry", "alpha/install=hit:registry", "beta/checkout=miss:", "gamma/checkout=hit:registry", "gamma/install=hit:registry"}; !slices.Equal(states, want) {
+		t.Errorf("plan layers %v, want %v", states, want)
+	}
+	reg.ResetLog(t)
 	r := strata(t, fresh, cacheEnv(t), "--log-format", "json", "build", "--push", "--tls-verify=false", file)
 	if r.code != 0 {
 		t.Fatalf("fresh runner build --push: %s", r.stderr)
@@ -214,8 +238,32 @@ func TestComposedAfterChange(t *testing.T) {
 	if _, err := repos["beta"].Commit("main", "typo", map[string]string{"VERSION": "beta-2\n"}); err != nil {
 		t.Fatal(err)
 	}
-	reg.ResetLog(t)
 	fresh := newStore(t)
+	// strata plan on the fresh runner: every layer but beta's checkout is
+	// in the registry.
+	pr := strata(t, fresh, cacheEnv(t), "plan", "--format", "json", "--tls-verify=false", file)
+	if pr.code != 0 {
+		t.Fatalf("plan: %s", pr.stderr)
+	}
+	var plan struct {
+		Final struct {
+			Layers []struct {
+				Source, Kind string
+				Cache        struct{ Decision, Where, Reason string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(pr.stdout), &plan); err != nil {
+		t.Fatalf("plan: %v\n%s", err, pr.stdout)
+	}
+	var states []string
+	for _, l := range plan.Final.Layers {
+		states = append(states, l.Source+"/"+l.Kind+"="+l.Cache.Decision+":"+l.Cache.Where)
+	}
+	if want := []string{"alpha/checkout=hit:registry", "alpha/install=hit:registry", "beta/checkout=miss:", "gamma/checkout=hit:registry", "gamma/install=hit:registry"}; !slices.Equal(states, want) {
+		t.Errorf("plan layers %v, want %v", states, want)
+	}
+	reg.ResetLog(t)
 	r := strata(t, fresh, cacheEnv(t), "--log-format", "json", "build", "--push", "--tls-verify=false", file)
 	if r.code != 0 {
 		t.Fatalf("fresh runner build --push after a commit in beta: %s", r.stderr)
