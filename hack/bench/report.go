@@ -34,7 +34,8 @@ var scenarioTable = []scenarioInfo{
 	{scCode, "(3) rebuild after a one-line commit in one source", 0.5, false},
 	{scDep, "(4) rebuild with one dependency added", 1.0, false},
 	{scFresh, "(5) fresh store, warm registry, nothing changed, build --push", 0.1, false},
-	{scPush, "(6) push after a code change: bytes sent", 0, true},
+	{scFreshCode, "(6) fresh store, warm registry, one-line commit, build --push", 0.6, false},
+	{scPush, "(7) push after a code change: bytes sent", 0, true},
 }
 
 // stats returns the median, minimum and maximum.
@@ -323,7 +324,7 @@ func writeReport(path string, res *results) error {
 	p("%s) of small Python modules, tests and data files, packed; their `deps` (setup.cfg, a spec, pyproject.toml) add two apps and 16 `python3dist()` packages to the recipe's six apps. Each source's install step runs `%s` in the image. ", strings.Join(names, "; "), installCmd("NAME"))
 	p("The code-change scenarios commit a one-line change to `%s/%s` in `%s` (the middle source of the Containerfile); the working tree changes with it, for buildah's COPY.\n", changedSrc, changeModule, changedSrc)
 	p("- **Base**: the Debian 12 root with dnf (`hack/debian-dnf-image.sh`, an oci-archive). strata: `base.install: container`, `base.from: oci-archive:…`. buildah: `buildah pull oci-archive:…` into its fresh store, timed as part of its cold and fresh-store builds, then `FROM localhost/debian-dnf:latest` with `--pull-never` (a `FROM oci-archive:` line would re-read the 334 MB archive on every build, which a registry base would not).\n")
-	p("- **buildah**: `buildah --root … --runroot … --storage-driver overlay bud --pull-never --layers --runtime runc --network host`; (5) adds `--cache-to/--cache-from REGISTRY/bench/buildah-cache --tls-verify=false` on the warm-up and `--cache-from` on the fresh stores, and `buildah push` of the result (the warm-up's and every fresh store's; its time is part of (5)). **strata**: `strata --root … --runroot … --storage-driver overlay --log-format json build`, a fresh `STRATA_GIT_CACHE_DIR` with each fresh store; (5) and (6) use the recipe with `push.repository` and `push.cache`, `--tls-verify=false`, and `--push` on the warm-up and in (5).\n")
+	p("- **buildah**: `buildah --root … --runroot … --storage-driver overlay bud --pull-never --layers --runtime runc --network host`; (5) adds `--cache-to/--cache-from REGISTRY/bench/buildah-cache --tls-verify=false` on the warm-up and `--cache-from` on the fresh stores, and `buildah push` of the result (the warm-up's and every fresh store's; its time is part of (5)); (6), after a one-line commit, `--cache-to/--cache-from` on a fresh store and `buildah push`, both timed. **strata**: `strata --root … --runroot … --storage-driver overlay --log-format json build`, a fresh `STRATA_GIT_CACHE_DIR` with each fresh store; (5), (6) and (7) use the recipe with `push.repository` and `push.cache`, `--tls-verify=false`, and `--push` on the warm-up, in (5) and in (6).\n")
 	p("- **Registry**: one `docker-registry` (distribution) on 127.0.0.1 with its own configuration and storage, for the whole run, behind the harness's counting TCP proxy.\n")
 	p("- **strata's log**: `--log-format json` (phase events with their durations; the steps come from the arrival times of its info messages), except for the builds that talk to the registry, which use `--log-format text` (the same `(phase, decision, duration)` at the end of each phase line): with `json`, strata's stderr line logger (`lineLogger` in cmd/strata/app.go) is not safe for concurrent writes, and containers/image's parallel layer copies made it panic (`slice bounds out of range`) while this harness was written.\n\n")
 	if t := res.Extra["recipe"]; t != "" {
@@ -438,6 +439,8 @@ func missHint(key string, res *results) string {
 		return "Structure: both rebuild the dnf layer; strata then restacks every source's checkout layer on the new base and reruns every install command (their keys include the base), as buildah redoes every step after its RUN dnf."
 	case scFresh:
 		return "Structure: strata reads two manifests (the base cache's and the tag's, no blob), finds the image it would build at the tag and points every tag at it; buildah pulls the base image from the archive and every layer from --cache-from, then pushes."
+	case scFreshCode:
+		return fmt.Sprintf("Structure: strata reads the base cache's and the tag's manifests and configurations, streams the changed source's checkout layer from git objects to the registry, pulls the base and runs only %s's install command over it, uploads that layer, and puts the config and manifest (the other layers stay where they are, the base's mounted from the cache); buildah pulls the base from the archive and every cached layer up to the changed COPY, reruns the COPY and RUN of the changed source and of every one after it, and pushes.", changedSrc)
 	case scNoChange:
 		return "Structure: strata resolves each source's branch and looks the final key up; buildah checks every step against its cache, hashing the COPY sources."
 	}
