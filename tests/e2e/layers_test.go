@@ -157,29 +157,9 @@ func TestComposedInRegistry(t *testing.T) {
 	digest := reg.Digest(t, "e2e/three:stg")
 
 	fresh := newStore(t)
-	// strata plan on the fresh runner: every layer but beta's checkout is
-	// in the registry.
-	pr := strata(t, fresh, cacheEnv(t), "plan", "--format", "json", "--tls-verify=false", file)
-	if pr.code != 0 {
-		t.Fatalf("plan: %s", pr.stderr)
-	}
-	var plan struct {
-		Final struct {
-			Layers []struct {
-				Source, Kind string
-				Cache        struct{ Decision, Where, Reason string }
-			}
-		}
-	}
-	if err := json.Unmarshal([]byte(pr.stdout), &plan); err != nil {
-		t.Fatalf("plan: %v\n%s", err, pr.stdout)
-	}
-	var states []string
-	for _, l := range plan.Final.Layers {
-		states = append(states, l.Source+"/"+l.Kind+"="+l.Cache.Decision+":"+l.Cache.Where)
-	}
-	if want := []string{"alpha/checkout=hit:registry", "alpha/install=hit:registry", "beta/checkout=miss:", "gamma/checkout=hit:registry", "gamma/install=hit:registry"}; !slices.Equal(states, want) {
-		t.Errorf("plan layers %v, want %v", states, want)
+	// strata plan on the fresh runner: every layer is in the registry.
+	if got, want := planLayers(t, fresh, file), []string{"alpha/checkout=hit:registry", "alpha/install=hit:registry", "beta/checkout=hit:registry", "beta/install=hit:registry", "gamma/checkout=hit:registry", "gamma/install=hit:registry"}; !slices.Equal(got, want) {
+		t.Errorf("plan layers %v, want %v", got, want)
 	}
 	reg.ResetLog(t)
 	r := strata(t, fresh, cacheEnv(t), "--log-format", "json", "build", "--push", "--tls-verify=false", file)
@@ -241,27 +221,8 @@ func TestComposedAfterChange(t *testing.T) {
 	fresh := newStore(t)
 	// strata plan on the fresh runner: every layer but beta's checkout is
 	// in the registry.
-	pr := strata(t, fresh, cacheEnv(t), "plan", "--format", "json", "--tls-verify=false", file)
-	if pr.code != 0 {
-		t.Fatalf("plan: %s", pr.stderr)
-	}
-	var plan struct {
-		Final struct {
-			Layers []struct {
-				Source, Kind string
-				Cache        struct{ Decision, Where, Reason string }
-			}
-		}
-	}
-	if err := json.Unmarshal([]byte(pr.stdout), &plan); err != nil {
-		t.Fatalf("plan: %v\n%s", err, pr.stdout)
-	}
-	var states []string
-	for _, l := range plan.Final.Layers {
-		states = append(states, l.Source+"/"+l.Kind+"="+l.Cache.Decision+":"+l.Cache.Where)
-	}
-	if want := []string{"alpha/checkout=hit:registry", "alpha/install=hit:registry", "beta/checkout=miss:", "gamma/checkout=hit:registry", "gamma/install=hit:registry"}; !slices.Equal(states, want) {
-		t.Errorf("plan layers %v, want %v", states, want)
+	if got, want := planLayers(t, fresh, file), []string{"alpha/checkout=hit:registry", "alpha/install=hit:registry", "beta/checkout=miss:", "gamma/checkout=hit:registry", "gamma/install=hit:registry"}; !slices.Equal(got, want) {
+		t.Errorf("plan layers %v, want %v", got, want)
 	}
 	reg.ResetLog(t)
 	r := strata(t, fresh, cacheEnv(t), "--log-format", "json", "build", "--push", "--tls-verify=false", file)
@@ -357,4 +318,30 @@ func TestComposedAfterChange(t *testing.T) {
 	if out != "gamma-2\nbeta-2\ngamma-2\n" {
 		t.Errorf("the composed image shows %q, want gamma-2 installed and beta-2", out)
 	}
+}
+
+// planLayers runs strata plan and returns SOURCE/KIND=DECISION:WHERE for
+// each layer over the base.
+func planLayers(t *testing.T, s store, file string) []string {
+	t.Helper()
+	pr := strata(t, s, cacheEnv(t), "plan", "--format", "json", "--tls-verify=false", file)
+	if pr.code != 0 {
+		t.Fatalf("plan: %s", pr.stderr)
+	}
+	var plan struct {
+		Final struct {
+			Layers []struct {
+				Source, Kind string
+				Cache        struct{ Decision, Where, Reason string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(pr.stdout), &plan); err != nil {
+		t.Fatalf("plan: %v\n%s", err, pr.stdout)
+	}
+	var states []string
+	for _, l := range plan.Final.Layers {
+		states = append(states, l.Source+"/"+l.Kind+"="+l.Cache.Decision+":"+l.Cache.Where)
+	}
+	return states
 }
