@@ -108,8 +108,10 @@ func (e *Env) BuilderOptions(from, container string) (buildah.BuilderOptions, er
 	}
 	return buildah.BuilderOptions{
 		FromImage: from,
-		// Unique per process: concurrent builds of one recipe share a store.
-		Container:           fmt.Sprintf("%s-%d", container, os.Getpid()),
+		// Unique per process, and known as this process's: concurrent
+		// builds of one recipe share a store, and what a killed one left
+		// is collected (stores.Collect).
+		Container:           container + "-" + stores.Owner(),
 		PullPolicy:          define.PullIfMissing,
 		SignaturePolicyPath: e.PolicyPath,
 		SystemContext:       e.SystemContext,

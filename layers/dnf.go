@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/strata-build/strata/recipes"
@@ -143,30 +141,6 @@ func lastLine(out string) string {
 		}
 	}
 	return "no output"
-}
-
-// command prepares a host command that is stopped with SIGTERM (then
-// SIGKILL) when ctx ends, with its output sent to w and to a tail.
-func command(ctx context.Context, w io.Writer, t *tail, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, name, args...)
-	// dnf runs in its own process group, so that stopping it also stops
-	// the scriptlets it started (which would keep the mount busy).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error {
-		pgid := cmd.Process.Pid
-		err := syscall.Kill(-pgid, syscall.SIGTERM)
-		go func() {
-			time.Sleep(5 * time.Second)
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		}()
-		return err
-	}
-	cmd.WaitDelay = 10 * time.Second
-	// One writer for both: exec then copies both streams in one goroutine
-	// (two writers around one tail would race).
-	out := io.MultiWriter(w, t)
-	cmd.Stdout, cmd.Stderr = out, out
-	return cmd
 }
 
 // rpmMacros points Debian's rpm (whose database is in ~/.rpmdb by

@@ -3,22 +3,22 @@ package layers
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/strata-build/strata/internal/stores"
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/buildah"
 	"go.podman.io/buildah/define"
@@ -465,7 +465,7 @@ func runInstall(ctx context.Context, env *Env, spec *FinalSpec, src Source, work
 		return nil, "", err
 	}
 	// A name of this process's own, taken off again with the image.
-	ref, err := is.Transport.ParseStoreReference(env.Store, fmt.Sprintf("localhost/strata-working:install-%s", nonce))
+	ref, err := is.Transport.ParseStoreReference(env.Store, stores.WorkingImagePrefix+nonce)
 	if err != nil {
 		return nil, "", err
 	}
@@ -542,10 +542,10 @@ func lastLines(s string, n int) string {
 // nonce of the process that made them.
 const labelWorking = "io.strata.working"
 
-// workingNonce returns a name no other process uses: the process ID and
-// random bytes.
+// workingNonce returns a name no other process uses and that names this
+// process as its owner: its owner token and a counter.
 func workingNonce() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("%d-%x", os.Getpid(), b)
+	return fmt.Sprintf("%s-%d", stores.Owner(), workingCount.Add(1))
 }
+
+var workingCount atomic.Int64

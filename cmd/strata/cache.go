@@ -52,6 +52,27 @@ func cacheCommand() *cli.Command {
 				},
 			},
 			{
+				Name:  "gc",
+				Usage: "remove what killed strata processes left in the store: working containers (their runtime containers and mounts) and working images; every command that opens the store does it too",
+				Action: func(c *cli.Context) error {
+					if c.NArg() > 0 {
+						return fmt.Errorf("%w: cache gc takes no arguments", build.ErrUsage)
+					}
+					store, err := openStore(c)
+					if err != nil {
+						return err
+					}
+					defer store.Close()
+					for _, line := range store.Collected {
+						fmt.Fprintln(c.App.Writer, line)
+					}
+					if len(store.Collected) == 0 {
+						fmt.Fprintln(c.App.ErrWriter, "nothing to collect")
+					}
+					return nil
+				},
+			},
+			{
 				Name:  "prune",
 				Usage: "remove cached bases: all but the --keep most recently used, and those unused for --older-than",
 				Flags: []cli.Flag{

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"syscall"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/strata-build/strata/internal/stores"
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/buildah"
+	"go.podman.io/buildah/define"
+	"golang.org/x/sys/unix"
 )
 
 // Exit codes.
@@ -28,6 +31,9 @@ const (
 )
 
 func main() {
+	if filepath.Base(os.Args[0]) == define.Package+"-oci-runtime" {
+		dieWithParent()
+	}
 	if buildah.InitReexec() {
 		return
 	}
@@ -38,6 +44,19 @@ func main() {
 	interrupted := ctx.Err() != nil
 	stop()
 	os.Exit(report(err, interrupted, os.Stderr))
+}
+
+// dieWithParent is for buildah's process that runs the OCI runtime for
+// a working container (an install command, dnf in container mode): when
+// strata dies, SIGKILL included, it gets SIGTERM rather than buildah's
+// SIGKILL, on which it kills the container (its PID namespace, so every
+// process of the command) and deletes it, instead of leaving the command
+// running without a parent.
+func dieWithParent() {
+	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0)
+	if os.Getppid() == 1 {
+		os.Exit(exitFailure) // the parent is gone already
+	}
 }
 
 // startProfile writes a CPU profile to $STRATA_CPUPROFILE when it is set

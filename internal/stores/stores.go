@@ -80,7 +80,13 @@ func Open(opts Options, log *logrus.Logger) (*Store, error) {
 		s, err := storage.GetStore(so)
 		if err == nil {
 			log.Debugf("opened store %s (driver %s, run root %s)", so.GraphRoot, d, so.RunRoot)
-			return &Store{Store: s, runRoot: so.RunRoot, policy: opts.Policy}, nil
+			st := &Store{Store: s, runRoot: so.RunRoot, policy: opts.Policy}
+			if err := holdOwner(s.GraphRoot()); err != nil {
+				st.Close()
+				return nil, err
+			}
+			st.Collected = st.Collect(log)
+			return st, nil
 		}
 		log.Debugf("storage driver %s: %v", d, err)
 		errs = append(errs, fmt.Errorf("driver %q: %w", d, err))
@@ -93,6 +99,9 @@ type Store struct {
 	storage.Store
 	runRoot string
 	policy  string
+	// Collected says what Open collected: what strata processes that are
+	// gone left (see Collect).
+	Collected []string
 }
 
 // Close unmounts everything this process mounted and releases the store.

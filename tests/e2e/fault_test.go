@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/strata-build/strata/internal/fixtures"
+)
+
+// startKilled starts strata with args, waits until ready says the moment
+// has come (polled on its stderr), then kills it with SIGKILL, as a CI
+// runner's timeout does, and returns what it printed.
+func startKilled(t *testing.T, s store, env []string, ready func(stderr string) bool, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(strataBin, append(s.flags(), args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for !ready(stderr.String()) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("the moment to kill strata never came:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	return stderr.String()
+}
+
+// running says whether a process whose command line contains marker runs.
+func running(marker string) bool {
+	return exec.Command("pgrep", "-f", marker).Run() == nil
+}
+
+// awaitGone waits up to 20 seconds for the processes with marker to end.
+func awaitGone(t *testing.T, marker, what string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for running(marker) {
+		if time.Now().After(deadline) {
+			out, _ := exec.Command("pgrep", "-af", marker).Output()
+			_ = exec.Command("pkill", "-KILL", "-f", marker).Run()
+			t.Fatalf("%s outlived the killed strata:\n%s", what, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// containerRecords returns the container records of a store, as
+// containers/storage keeps them (buildah lists only those with its own
+// metadata).
+func (s store) containerRecords(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	for _, f := range []string{"containers.json", "volatile-containers.json"} {
+		b, err := os.ReadFile(filepath.Join(s.root, "overlay-containers", f))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list []struct{ Names []string }
+		if err := json.Unmarshal(b, &list); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, c := range list {
+			names = append(names, strings.Join(c.Names, ","))
+		}
+	}
+	return names
+}
+
+// assertCollected checks that the build after a killed one collected what
+// the killed one left, and that the store is clean and usable.
+func assertCollected(t *testing.T, s store, r result, what string) {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("the build after the killed one: exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "removed the working container") {
+		t.Errorf("the next build did not say it collected the %s working container:\n%s", what, r.stderr)
+	}
+	if recs := s.containerRecords(t); len(recs) != 0 {
+		t.Errorf("container records left in the store: %v", recs)
+	}
+	s.assertClean(t)
+	if out := s.buildah(t, "images", "--noheading"); out == "" {
+		t.Errorf("the store shows no image after the build")
+	}
+	if out, err := exec.Command("podman", append([]string{"--root", s.root, "--runroot", s.runroot, "--storage-driver", "overlay"}, "images", "--noheading")...).CombinedOutput(); err != nil {
+		t.Errorf("podman cannot read the store: %v\n%s", err, out)
+	}
+}
+
+// TestKilledInstall: strata killed with SIGKILL during a source's install
+// command takes the command with it (no process left), and the next build
+// on the store removes the working container the killed one left.
+func TestKilledInstall(t *testing.T) {
+	g, err := fixtures.NewGitRepo(filepath.Join(t.TempDir(), "app"), 1750000000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Commit("main", "first", map[string]string{"app.py": "x = 1\n"}); err != nil {
+		t.Fatal(err)
+	}
+	marker := fmt.Sprintf("sleep %d", 200+os.Getpid()%500)
+	body := func(install string) string {
+		return fmt.Sprintf("name: killed\nbase:\n  repos:\n    - {id: local, baseurl: \"file://%s\", gpgcheck: false}\n  packages: [busybox]\nsources:\n  - name: app\n    git: %q\n    install: [sh, -c, %q]\nprofiles:\n  stg: {branch: main}\n",
+			repoDir, g.Dir, install)
+	}
+	s, env := newStore(t), cacheEnv(t)
+	startKilled(t, s, env, func(stderr string) bool {
+		return strings.Contains(stderr, "running the install command") && running(marker)
+	}, "build", writeRecipe(t, body("touch /started && "+marker)))
+	awaitGone(t, marker, "the install command")
+
+	r := strata(t, s, env, "build", writeRecipe(t, body("true")))
+	assertCollected(t, s, r, "install")
+}
+
+// TestKilledDnf: strata killed with SIGKILL while dnf runs a scriptlet
+// takes dnf and the scriptlet with it, and the next build removes the
+// base's working container.
+func TestKilledDnf(t *testing.T) {
+	s := newStore(t)
+	startKilled(t, s, nil, func(stderr string) bool {
+		return strings.Contains(stderr, "Running scriptlet: fixture-slow") && running("sleep 120")
+	}, "build", writeRecipe(t, recipe("killeddnf", "fixture-slow")))
+	awaitGone(t, "sleep 120", "the scriptlet")
+	awaitGone(t, "installroot "+s.root, "dnf")
+
+	r := strata(t, s, nil, "build", writeRecipe(t, recipe("killeddnf", "busybox")))
+	assertCollected(t, s, r, "base")
+}
