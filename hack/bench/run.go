@@ -320,6 +320,8 @@ var (
 	// Messages that end a step of the final image: its layers.
 	checkoutLayerRE = regexp.MustCompile(`^final: checkout layer of (\S+) at \S+: (\w+)`)
 	installLayerRE  = regexp.MustCompile(`^final: install layer of (\S+): (\w+)`)
+	// The same, composed in the registry.
+	remoteLayerRE = regexp.MustCompile(`^final: (checkout|install) layer of (\S+): (in the registry|built and uploaded)`)
 )
 
 // stepOf names the step a strata message starts; "" for other messages.
@@ -337,6 +339,12 @@ func stepOf(msg, phase string) string {
 	}
 	if m := copyRE.FindStringSubmatch(msg); m != nil {
 		return "final: copy " + m[1]
+	}
+	if m := remoteLayerRE.FindStringSubmatch(msg); m != nil {
+		return "=final: " + m[1] + " layer " + m[2] + " (" + m[3] + ")"
+	}
+	if strings.HasPrefix(msg, "final: pulling the base") {
+		return "final: pull the base for an install command"
 	}
 	if m := checkoutLayerRE.FindStringSubmatch(msg); m != nil {
 		return "=final: checkout layer " + m[1] + " (" + m[2] + ")"
