@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
 )
@@ -110,6 +111,24 @@ func (s *stack) push(ctx context.Context, kind, key string, produce producer) (L
 			return l, s.mark(l.ID, kind, key, got.Metadata)
 		}
 		l.How = HowRestacked
+		got, err := linkLayer(s.store, from, l.ID, s.top)
+		if errors.Is(err, storage.ErrDuplicateID) {
+			got, err = s.store.Layer(l.ID)
+		}
+		if err == nil && got.UncompressedDigest == l.DiffID {
+			l.Size = got.UncompressedSize
+			s.top = l.ID
+			return l, s.mark(l.ID, kind, key, got.Metadata)
+		}
+		if err != nil && ctx.Err() != nil {
+			return l, ctx.Err()
+		}
+		if err == nil {
+			// Not the bytes expected: remove it, write it anew below.
+			_ = s.store.DeleteLayer(l.ID)
+		} else if !errors.Is(err, errNoLink) {
+			logrus.Debugf("restacking the %s layer %s by links: %v", kind, short(l.ID), err)
+		}
 		if !produce.replayable {
 			if rc, err := storedDiff(s.store, from.ID); err == nil {
 				diff = rc

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/strata-build/strata/internal/fixtures"
@@ -107,6 +108,23 @@ func TestLayersPerSource(t *testing.T) {
 	}
 	if strings.Count(r.stderr, "running the install command") != 1 {
 		t.Errorf("install commands run after a commit in beta: want only beta's\n%s", r.stderr)
+	}
+	// The restacked gamma checkout layer's files are the stored layer's,
+	// hard-linked: the same inodes, not written again.
+	if ids := s.layersWithDiff(t, after[5]); len(ids) != 2 {
+		t.Errorf("storage layers with gamma's checkout diff: %v, want the first one and the restacked one", ids)
+	} else {
+		var a, b syscall.Stat_t
+		f := "diff/src/gamma/lib/gamma.py"
+		if err := syscall.Stat(filepath.Join(s.root, "overlay", ids[0], f), &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Stat(filepath.Join(s.root, "overlay", ids[1], f), &b); err != nil {
+			t.Fatal(err)
+		}
+		if a.Ino != b.Ino {
+			t.Errorf("the restacked gamma checkout layer wrote its files again (inodes %d, %d)", a.Ino, b.Ino)
+		}
 	}
 
 	// The manifest, as skopeo reads it, lists the same layers.
@@ -344,4 +362,28 @@ func planLayers(t *testing.T, s store, file string) []string {
 		states = append(states, l.Source+"/"+l.Kind+"="+l.Cache.Decision+":"+l.Cache.Where)
 	}
 	return states
+}
+
+// layersWithDiff returns the IDs of the storage layers whose diff is
+// diffID, from containers/storage's layers.json.
+func (s store) layersWithDiff(t *testing.T, diffID string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.root, "overlay-layers", "layers.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []struct {
+		ID     string `json:"id"`
+		DiffID string `json:"diff-digest"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, l := range list {
+		if l.DiffID == diffID {
+			ids = append(ids, l.ID)
+		}
+	}
+	return ids
 }
