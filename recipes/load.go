@@ -71,8 +71,13 @@ func LoadFile(path string) (*Recipe, error) {
 // type and duplicate keys are errors located at their line and column.
 func Load(file string, data []byte) (*Recipe, error) {
 	r, err := Decode(file, data)
-	if err != nil {
+	if err != nil && r == nil {
 		return nil, err
+	}
+	if err != nil {
+		// Every problem at once: the values that could be decoded are
+		// validated too, except where decoding failed.
+		return nil, errors.Join(err, r.validateExcept(err))
 	}
 	if err := r.Validate(); err != nil {
 		return nil, err
@@ -152,29 +157,35 @@ func Decode(file string, data []byte) (*Recipe, error) {
 		root = root.Content[0]
 	}
 	r := &Recipe{File: file, pos: positions{}}
-	if err := decodeNode(file, root, "", reflect.ValueOf(r).Elem(), r.pos); err != nil {
-		return nil, err
+	var errs []error
+	decodeNode(file, root, "", reflect.ValueOf(r).Elem(), r.pos, &errs)
+	if len(errs) > 0 {
+		return r, errors.Join(errs...) // r: what could be decoded
 	}
 	return r, nil
 }
 
+// unknownField starts the message of a key a struct does not have.
+const unknownField = "unknown field"
+
 // decodeNode decodes n into v, checking each node's kind against the Go
 // type so that every error names its position and field.
-func decodeNode(file string, n *yaml.Node, path string, v reflect.Value, pos positions) error {
+func decodeNode(file string, n *yaml.Node, path string, v reflect.Value, pos positions, errs *[]error) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
 	pos[path] = Pos{n.Line, n.Column}
-	fail := func(format string, args ...any) error {
-		return &Error{File: file, Pos: Pos{n.Line, n.Column}, Field: path, Msg: fmt.Sprintf(format, args...)}
+	fail := func(format string, args ...any) {
+		*errs = append(*errs, &Error{File: file, Pos: Pos{n.Line, n.Column}, Field: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return nil // an empty value leaves the default
+		return // an empty value leaves the default
 	}
 	switch v.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return fail("want a mapping, got %s", describe(n))
+			fail("want a mapping, got %s", describe(n))
+			return
 		}
 		fields := map[string]reflect.Value{}
 		var names []string
@@ -188,77 +199,76 @@ func decodeNode(file string, n *yaml.Node, path string, v reflect.Value, pos pos
 			names = append(names, tag)
 		}
 		if err := checkDuplicates(file, n, path); err != nil {
-			return err
+			*errs = append(*errs, err)
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
 			f, ok := fields[k.Value]
 			if !ok {
-				return &Error{File: file, Pos: Pos{k.Line, k.Column}, Field: join(path, k.Value),
-					Msg: fmt.Sprintf("unknown field %q; known fields: %s", k.Value, strings.Join(names, ", "))}
+				*errs = append(*errs, &Error{File: file, Pos: Pos{k.Line, k.Column}, Field: join(path, k.Value),
+					Msg: fmt.Sprintf(unknownField+" %q; known fields: %s", k.Value, strings.Join(names, ", "))})
+				continue
 			}
-			if err := decodeNode(file, val, join(path, k.Value), f, pos); err != nil {
-				return err
-			}
+			decodeNode(file, val, join(path, k.Value), f, pos, errs)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			return fail("want a list, got %s", describe(n))
+			fail("want a list, got %s", describe(n))
+			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, item := range n.Content {
-			if err := decodeNode(file, item, fmt.Sprintf("%s[%d]", path, i), s.Index(i), pos); err != nil {
-				return err
-			}
+			decodeNode(file, item, fmt.Sprintf("%s[%d]", path, i), s.Index(i), pos, errs)
 		}
 		v.Set(s)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			return fail("want a mapping, got %s", describe(n))
+			fail("want a mapping, got %s", describe(n))
+			return
 		}
 		if err := checkDuplicates(file, n, path); err != nil {
-			return err
+			*errs = append(*errs, err)
 		}
 		m := reflect.MakeMap(v.Type())
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
 			if k.Kind != yaml.ScalarNode {
-				return &Error{File: file, Pos: Pos{k.Line, k.Column}, Field: path, Msg: "keys must be strings"}
+				*errs = append(*errs, &Error{File: file, Pos: Pos{k.Line, k.Column}, Field: path, Msg: "keys must be strings"})
+				continue
 			}
 			ev := reflect.New(v.Type().Elem()).Elem()
-			if err := decodeNode(file, val, path+"."+k.Value, ev, pos); err != nil {
-				return err
-			}
+			decodeNode(file, val, path+"."+k.Value, ev, pos, errs)
 			m.SetMapIndex(reflect.ValueOf(k.Value), ev)
 		}
 		v.Set(m)
 	case reflect.Pointer:
 		e := reflect.New(v.Type().Elem())
-		if err := decodeNode(file, n, path, e.Elem(), pos); err != nil {
-			return err
-		}
+		decodeNode(file, n, path, e.Elem(), pos, errs)
 		v.Set(e)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
-			return fail("want a string, got %s", describe(n))
+			fail("want a string, got %s", describe(n))
+			return
 		}
 		v.SetString(n.Value)
 	case reflect.Bool:
 		var b bool
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
-			return fail("want true or false, got %s", describe(n))
+			fail("want true or false, got %s", describe(n))
+			return
 		}
 		v.SetBool(b)
 	case reflect.Int:
 		var i int
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&i) != nil {
-			return fail("want a whole number, got %s", describe(n))
+			fail("want a whole number, got %s", describe(n))
+			return
 		}
 		v.SetInt(int64(i))
 	default:
-		return fail("unsupported field type %s", v.Type())
+		fail("unsupported field type %s", v.Type())
+		return
 	}
-	return nil
 }
 
 func describe(n *yaml.Node) string {

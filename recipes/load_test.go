@@ -95,7 +95,16 @@ func TestLoadErrors(t *testing.T) {
 		{"not a mapping", "- a\n", "r.yaml:1:1: want a mapping, got a list"},
 		{"unknown top-level key", "name: a\nimagee: {}\n" + ok, "r.yaml:2:1: imagee: unknown field \"imagee\"; known fields: name, target, base, image, sources, profiles, push"},
 		{"unknown nested key", "name: a\nbase:\n  packages: [a]\n  pacakges: [b]\n", "r.yaml:4:3: base.pacakges: unknown field \"pacakges\"; known fields: from, install, repos, packages, exclude, max_age"},
-		{"unknown repo key", "name: a\nbase:\n  repos: [{id: l, url: file:///r}]\n  packages: [a]\n", "r.yaml:3:19: base.repos[0].url: unknown field \"url\"; known fields: id, baseurl, metalink, mirrorlist, gpgcheck, gpgkey"},
+		{"unknown repo key", "name: a\nbase:\n  repos: [{id: l, url: file:///r, gpgcheck: false}]\n  packages: [a]\n", "r.yaml:3:19: base.repos[0].url: unknown field \"url\"; known fields: id, baseurl, metalink, mirrorlist, gpgcheck, gpgkey"},
+		{"every problem at once", "name: My_App!\nimagee: {}\nbase:\n  packages: [\"a >= \"]\n  pacakges: [b]\nimage:\n  user: [root]\n  workdir: app\n",
+			"r.yaml:2:1: imagee: unknown field \"imagee\"; known fields: name, target, base, image, sources, profiles, push\n" +
+				"r.yaml:5:3: base.pacakges: unknown field \"pacakges\"; known fields: from, install, repos, packages, exclude, max_age\n" +
+				"r.yaml:7:9: image.user: want a string, got a list\n" +
+				"r.yaml:1:7: name: invalid name \"My_App!\": use lower-case letters, digits, '.', '_' and '-' (it names the image)\n" +
+				"r.yaml:4:14: base.packages[0]: invalid package \"a >= \": want NAME, NAME OP VERSION (OP one of <, <=, =, >=, >) or a rich dependency in parentheses\n" +
+				"r.yaml:8:12: image.workdir: want an absolute path, got \"app\""},
+		{"user with two colons", "name: a\nimage:\n  user: \"root:grp:extra\"\n" + ok, "r.yaml:3:9: image.user: invalid user \"root:grp:extra\": want USER or USER:GROUP (names or numbers, no spaces)"},
+		{"user with a space", "name: a\nimage:\n  user: \"app user\"\n" + ok, "r.yaml:3:9: image.user: invalid user \"app user\": want USER or USER:GROUP (names or numbers, no spaces)"},
 		{"duplicate key", "name: a\nname: b\n" + ok, "r.yaml:2:1: name: key \"name\" is already set at line 1"},
 		{"packages not a list", "name: a\nbase:\n  packages: busybox\n", "r.yaml:3:13: base.packages: want a list, got \"busybox\""},
 		{"name not a string", "name: {a: b}\n" + ok, "r.yaml:1:7: name: want a string, got a mapping"},

@@ -19,6 +19,7 @@ var (
 	repoIDRE     = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
 	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	portRE       = regexp.MustCompile(`^([0-9]{1,5})(/(tcp|udp|sctp))?$`)
+	userRE       = regexp.MustCompile(`^[^:\s]+(:[^:\s]+)?$`)
 	tagRE        = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 	sourceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 	depRE        = regexp.MustCompile(`^[^\s<>=(),]+(?:\([^\s()]*\))?(?:\s*(?:<=|>=|==|=|<|>)\s*[^\s<>=(),]+)?$`)
@@ -356,6 +357,9 @@ func (v *validator) checkBase() {
 
 func (v *validator) checkImage() {
 	im := v.r.Image
+	if im.User != "" && !userRE.MatchString(im.User) {
+		v.fail("image.user", "invalid user %q: want USER or USER:GROUP (names or numbers, no spaces)", im.User)
+	}
 	if im.Workdir != "" && !path.IsAbs(im.Workdir) {
 		v.fail("image.workdir", "want an absolute path, got %q", im.Workdir)
 	}
@@ -488,4 +492,42 @@ func CheckImageRef(ref string) error {
 		return fmt.Errorf("invalid image reference %q: %v (want registry/name:tag, oci:DIR, oci-archive:FILE, docker-archive:FILE or containers-storage:NAME)", ref, err)
 	}
 	return nil
+}
+
+// validateExcept validates r, whose decoding failed with decodeErr, and
+// returns the problems of the fields that were decoded, leaving out those
+// that would only repeat a decoding error: at or under a field that could
+// not be decoded, and of the mapping itself that holds an unknown field
+// (the field the user meant is missing from it).
+func (r *Recipe) validateExcept(decodeErr error) error {
+	var subtrees, mappings []string
+	list := []error{decodeErr}
+	if each, ok := decodeErr.(interface{ Unwrap() []error }); ok {
+		list = each.Unwrap()
+	}
+	for _, e := range list {
+		var re *Error
+		if !errors.As(e, &re) {
+			continue
+		}
+		if strings.HasPrefix(re.Msg, unknownField) {
+			parent := re.Field[:max(0, strings.LastIndexByte(re.Field, '.'))]
+			mappings = append(mappings, parent)
+			continue
+		}
+		subtrees = append(subtrees, re.Field)
+	}
+	v := &validator{r: r}
+	v.check()
+	var out []error
+	for _, e := range v.errs {
+		var re *Error
+		if errors.As(e, &re) && (slices.Contains(mappings, re.Field) || slices.ContainsFunc(subtrees, func(f string) bool {
+			return f == "" || re.Field == f || strings.HasPrefix(re.Field, f+".") || strings.HasPrefix(re.Field, f+"[")
+		})) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
 }

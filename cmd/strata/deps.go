@@ -54,7 +54,10 @@ func depsCommand() *cli.Command {
 				return fmt.Errorf("%w: --extras: %w", build.ErrUsage, err)
 			}
 			if err != nil {
-				return err
+				if c.Context.Err() != nil {
+					return err
+				}
+				return badInput{err} // a file that cannot be read as what its name says
 			}
 			for _, w := range d.Warnings {
 				logger(c).Warn(w.String())
@@ -133,3 +136,11 @@ func writeDepsText(w io.Writer, d *recipes.Deps) error {
 	names("dynamic buildrequires (supplied by the Python metadata)", d.Dynamic)
 	return tw.Flush()
 }
+
+// badInput is an error about the content of an input file: exit code 2,
+// like a recipe error, with the message as it is.
+type badInput struct{ err error }
+
+func (e badInput) Error() string        { return e.err.Error() }
+func (e badInput) Unwrap() error        { return e.err }
+func (e badInput) Is(target error) bool { return target == recipes.ErrInvalid }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,14 @@ func TestDeps(t *testing.T) {
 	ogr := filepath.Join(depsFixtures, "ogr", "pyproject.toml")
 	lua := filepath.Join(depsFixtures, "errors", "lua", "broken.spec")
 	badreq := filepath.Join(depsFixtures, "errors", "badreq", "setup.cfg")
+	empty := filepath.Join(t.TempDir(), "empty.spec")
+	garbage := filepath.Join(t.TempDir(), "garbage.spec")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(garbage, []byte("\x00\x01\xffgarbage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name       string
 		args       []string
@@ -106,10 +115,12 @@ func TestDeps(t *testing.T) {
 			args:      []string{"--root", "/nonexistent/strata-root", "deps", spec},
 			stdoutHas: []string{"target: fedora-43"},
 		},
-		{name: "lua spec", args: []string{"deps", lua}, code: 1, stderrPart: "strata: " + lua + ":8: cannot evaluate %{lua:...}"},
-		{name: "bad requirement", args: []string{"deps", cfg, badreq}, code: 1, stderrPart: "strata: " + badreq + ":7: "},
-		{name: "missing file", args: []string{"deps", filepath.Join(packit, "requirements.txt")}, code: 1, stderrPart: "requirements.txt: reading dependency file: no such file or directory"},
-		{name: "unknown file kind", args: []string{"deps", "README.md"}, code: 1, stderrPart: `README.md: unknown dependency file kind: want *.spec, setup.cfg, pyproject.toml or requirements*.txt`},
+		{name: "lua spec", args: []string{"deps", lua}, code: 2, stderrPart: "strata: " + lua + ":8: cannot evaluate %{lua:...}"},
+		{name: "bad requirement", args: []string{"deps", cfg, badreq}, code: 2, stderrPart: "strata: " + badreq + ":7: "},
+		{name: "missing file", args: []string{"deps", filepath.Join(packit, "requirements.txt")}, code: 2, stderrPart: "requirements.txt: reading dependency file: no such file or directory"},
+		{name: "unknown file kind", args: []string{"deps", "README.md"}, code: 2, stderrPart: `README.md: unknown dependency file kind: want *.spec, setup.cfg, pyproject.toml or requirements*.txt`},
+		{name: "empty spec", args: []string{"deps", empty}, code: 2, stderrPart: "strata: " + empty + ": Name field must be present"},
+		{name: "binary garbage", args: []string{"deps", garbage}, code: 2, stderrPart: "strata: " + garbage + ":1: unknown tag: "},
 		{name: "no file", args: []string{"deps"}, code: 2, stderrPart: "missing FILE argument"},
 		{name: "bad format", args: []string{"deps", "--format", "yaml", spec}, code: 2, stderrPart: `invalid --format "yaml": want text or json`},
 		{name: "bad target", args: []string{"deps", "--target", "debian-12", spec}, code: 2, stderrPart: `--target: unknown target "debian-12"`},
