@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -145,6 +146,7 @@ func Decode(file string, data []byte) (*Recipe, error) {
 			msg = m[2]
 		} else {
 			msg = strings.TrimPrefix(msg, "yaml: ")
+			pos = locateSyntaxError(data, msg)
 		}
 		return nil, &Error{File: file, Pos: pos, Msg: "syntax error: " + msg}
 	}
@@ -163,6 +165,34 @@ func Decode(file string, data []byte) (*Recipe, error) {
 		return r, errors.Join(errs...) // r: what could be decoded
 	}
 	return r, nil
+}
+
+var unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+
+// locateSyntaxError finds where a syntax error that yaml reports without a
+// line is: the first use of an unknown anchor, or the first byte that is
+// not UTF-8 or is a control character.
+func locateSyntaxError(data []byte, msg string) Pos {
+	at := func(off int) Pos {
+		line := 1 + bytes.Count(data[:off], []byte("\n"))
+		col := 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:off], '\n')+1:off])
+		return Pos{line, col}
+	}
+	if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
+		re := regexp.MustCompile(`\*` + regexp.QuoteMeta(m[1]) + `(?:[\s,\]}]|$)`)
+		if loc := re.FindIndex(data); loc != nil {
+			return at(loc[0])
+		}
+		return Pos{}
+	}
+	for off := 0; off < len(data); {
+		r, size := utf8.DecodeRune(data[off:])
+		if r == utf8.RuneError && size <= 1 || r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f {
+			return at(off)
+		}
+		off += size
+	}
+	return Pos{}
 }
 
 // unknownField starts the message of a key a struct does not have.
