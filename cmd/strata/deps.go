@@ -54,7 +54,7 @@ func depsCommand() *cli.Command {
 				return fmt.Errorf("%w: --extras: %w", build.ErrUsage, err)
 			}
 			if err != nil {
-				if c.Context.Err() != nil {
+				if c.Err() != nil {
 					return err
 				}
 				return badInput{err} // a file that cannot be read as what its name says
