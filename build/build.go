@@ -315,6 +315,9 @@ func pushTags(ctx context.Context, p *pusher, plan *Plan, opts Options, res *Res
 		seen[tag] = true
 		d, err := put("docker://" + repo + ":" + tag)
 		if err != nil {
+			if ctx.Err() != nil {
+				return interruptedPush(repo, tag, res.Pushed, ctx.Err())
+			}
 			return err
 		}
 		if first == "" {
@@ -325,6 +328,15 @@ func pushTags(ctx context.Context, p *pusher, plan *Plan, opts Options, res *Res
 	}
 	done("pushed", "pushed %s to %s (%s)", short(res.ImageID), repo, strings.Join(tags, ", "))
 	return writeDigest(opts.DigestFile, first)
+}
+
+// interruptedPush says what an interruption while pushing to repo:tag left
+// in the registry: which tags were already moved (pushed), if any.
+func interruptedPush(repo, tag string, pushed []string, cause error) error {
+	if len(pushed) == 0 {
+		return fmt.Errorf("interrupted while pushing %s:%s: nothing was tagged: %w", repo, tag, cause)
+	}
+	return fmt.Errorf("interrupted while pushing %s:%s: already tagged before it: %s; no other tag was moved: %w", repo, tag, strings.Join(pushed, ", "), cause)
 }
 
 func writeIID(file, id string) error {

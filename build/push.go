@@ -80,6 +80,13 @@ func Push(ctx context.Context, image, dest string, opts PushOptions) (digest.Dig
 	}
 	d, err := p.push(ctx, id, dest)
 	if err != nil {
+		if ctx.Err() != nil && strings.HasPrefix(dest, "docker://") {
+			// The manifest goes last: the tag has not moved.
+			return "", fmt.Errorf("interrupted while pushing %s to %s: nothing was tagged: %w", image, strings.TrimPrefix(dest, "docker://"), ctx.Err())
+		}
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("interrupted while pushing %s to %s: %w", image, dest, ctx.Err())
+		}
 		return "", err
 	}
 	log.Infof("pushed %s to %s", short(id), dest)

@@ -82,12 +82,35 @@ var (
 	noMatchRE     = regexp.MustCompile(`(?m)^No match for argument: (.+)$`)
 	nothingProvRE = regexp.MustCompile(`(?m)nothing provides (.+?) needed by (\S+)`)
 	repoFailRE    = regexp.MustCompile(`(?m)Failed to download metadata for repo '([^']+)'|Cannot download repomd.xml.*|Curl error.*`)
-	repoIDRE      = regexp.MustCompile(`Failed to download metadata for repo '([^']+)'`)
+	repoIDRE      = regexp.MustCompile(`Failed to download metadata for repo '([^']+)': ?(.*)`)
+	// What dnf (librepo) says when it read the metadata but cannot use it.
+	corruptRE = regexp.MustCompile(`(?i)parser error|parse error|checksum doesn't match|bad checksum|invalid checksum`)
 )
 
 // dnfError turns dnf's output into an error that names the cause and the
-// fix; out is the tail of what dnf printed.
+// fix; out is the tail of what dnf printed. A repository that cannot be
+// read comes first: dnf may go on without it and then miss packages.
 func dnfError(err error, out string, repos []recipes.Repo) error {
+	if repoFailRE.MatchString(out) {
+		id, why := "", lastLine(out)
+		if m := repoIDRE.FindStringSubmatch(out); m != nil {
+			id, why = m[1], strings.TrimSpace(m[2])
+		}
+		corrupt := corruptRE.MatchString(why)
+		for _, r := range repos {
+			if r.ID != id {
+				continue
+			}
+			if corrupt {
+				return fmt.Errorf("repository %q (%s) has corrupt metadata: dnf said %q: regenerate its repodata (createrepo_c) or fix the mirror", id, repoURL(r), why)
+			}
+			return fmt.Errorf("repository %q (%s) is unreachable: check the URL in base.repos and the network (dnf said %q)", id, repoURL(r), why)
+		}
+		if corrupt {
+			return fmt.Errorf("a repository has corrupt metadata (%s): %s", repoList(repos), why)
+		}
+		return fmt.Errorf("a repository is unreachable (%s): check base.repos and the network: %s", repoList(repos), why)
+	}
 	if m := noMatchRE.FindAllStringSubmatch(out, -1); m != nil {
 		var names []string
 		for _, x := range m {
@@ -97,18 +120,6 @@ func dnfError(err error, out string, repos []recipes.Repo) error {
 	}
 	if m := nothingProvRE.FindStringSubmatch(out); m != nil {
 		return fmt.Errorf("cannot resolve dependencies: nothing provides %q needed by %q in the repositories %s", m[1], m[2], repoList(repos))
-	}
-	if repoFailRE.MatchString(out) {
-		id := ""
-		if m := repoIDRE.FindStringSubmatch(out); m != nil {
-			id = m[1]
-		}
-		for _, r := range repos {
-			if r.ID == id {
-				return fmt.Errorf("repository %q (%s) is unreachable: check the URL in base.repos and the network", id, repoURL(r))
-			}
-		}
-		return fmt.Errorf("a repository is unreachable (%s): check base.repos and the network: %s", repoList(repos), lastLine(out))
 	}
 	return fmt.Errorf("dnf failed: %w: %s", err, lastLine(out))
 }

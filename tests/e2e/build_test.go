@@ -225,6 +225,13 @@ func TestFailures(t *testing.T) {
 			_ = os.Symlink(p, filepath.Join(noDNF, tool))
 		}
 	}
+	corrupt := filepath.Join(t.TempDir(), "repo")
+	if err := os.MkdirAll(filepath.Join(corrupt, "repodata"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(corrupt, "repodata", "repomd.xml"), []byte("<repomd>truncat"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name   string
 		recipe string
@@ -237,6 +244,8 @@ func TestFailures(t *testing.T) {
 			want: `building the base layer: package "no-such-package" not found in the repositories "local": check the name in base.packages`},
 		{name: "unreachable repository", recipe: strings.Replace(recipe("bad", "demo-hello"), repoDir, "/nonexistent/repo", 1), code: 1,
 			want: `repository "local" (file:///nonexistent/repo) is unreachable: check the URL in base.repos and the network`},
+		{name: "corrupt repository", recipe: strings.Replace(recipe("bad", "demo-hello"), repoDir, corrupt, 1), code: 1,
+			want: `repository "local" (file://` + corrupt + `) has corrupt metadata: dnf said "repomd.xml parser error`},
 		{name: "invalid recipe", recipe: "name: bad\nbase:\n  install: chroot\n  packages: [a]\n", code: 2,
 			want: `recipe.yaml:3:12: base.install: unknown install mode "chroot": want "installroot" or "container"`},
 		{name: "bad output", recipe: recipe("bad", "demo-hello"), args: []string{"-o", "ftp:x"}, code: 2,

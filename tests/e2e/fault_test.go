@@ -20,6 +20,14 @@ import (
 // runner's timeout does, and returns what it printed.
 func startKilled(t *testing.T, s store, env []string, ready func(stderr string) bool, args ...string) string {
 	t.Helper()
+	stderr, _ := startSignalled(t, s, env, syscall.SIGKILL, ready, args...)
+	return stderr
+}
+
+// startSignalled starts strata with args, sends it sig when ready says
+// the moment has come, and returns what it printed and its exit code.
+func startSignalled(t *testing.T, s store, env []string, sig syscall.Signal, ready func(stderr string) bool, args ...string) (string, int) {
+	t.Helper()
 	cmd := exec.Command(strataBin, append(s.flags(), args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	var stderr syncBuffer
@@ -32,15 +40,15 @@ func startKilled(t *testing.T, s store, env []string, ready func(stderr string) 
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
-			t.Fatalf("the moment to kill strata never came:\n%s", stderr.String())
+			t.Fatalf("the moment to signal strata never came:\n%s", stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	return stderr.String()
+	return stderr.String(), cmd.ProcessState.ExitCode()
 }
 
 // running says whether a process whose command line contains marker runs.
@@ -148,4 +156,56 @@ func TestKilledDnf(t *testing.T) {
 
 	r := strata(t, s, nil, "build", writeRecipe(t, recipe("killeddnf", "busybox")))
 	assertCollected(t, s, r, "base")
+}
+
+// TestSignalledPush: SIGTERM in the middle of a push exits 130 saying that
+// nothing was tagged; SIGKILL there leaves no tag either and nothing in
+// the store; the next push completes.
+func TestSignalledPush(t *testing.T) {
+	reg := startRegistry(t, registryOptions{})
+	s := newStore(t)
+	p := newProject(t, filepath.Join(t.TempDir(), "webapp"))
+	body, err := os.ReadFile(sourcesRecipe(t, p.repo.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := writeRecipe(t, strings.Replace(string(body), "packages: [busybox]", "packages: [busybox, fixture-big]", 1))
+	id := mustBuild(t, s, cacheEnv(t), "--iidfile", filepath.Join(t.TempDir(), "iid"), rec)
+
+	px := startProxy(t, "127.0.0.1:0", reg.Host, 1<<20, 0)
+	addr := px.ln.Addr().String()
+	uploading := func(string) bool { return px.sentBytes() > 256<<10 }
+
+	stderr, code := startSignalled(t, s, nil, syscall.SIGTERM, uploading, "push", "--tls-verify=false", id, addr+"/e2e/term:v1")
+	want := "interrupted while pushing " + id + " to " + addr + "/e2e/term:v1: nothing was tagged"
+	if code != 130 || !strings.Contains(stderr, want) {
+		t.Errorf("push stopped by SIGTERM: exit %d, want 130 and %q\n%s", code, want, stderr)
+	}
+	if reg.exists(t, "e2e/term:v1") {
+		t.Errorf("the push stopped by SIGTERM left a tag")
+	}
+
+	before := px.sentBytes()
+	startKilled(t, s, nil, func(string) bool { return px.sentBytes() > before+256<<10 }, "push", "--tls-verify=false", id, addr+"/e2e/kill:v1")
+	if reg.exists(t, "e2e/kill:v1") {
+		t.Errorf("the killed push left a tag")
+	}
+	s.assertClean(t)
+	if recs := s.containerRecords(t); len(recs) != 0 {
+		t.Errorf("container records left in the store: %v", recs)
+	}
+
+	px.stop()
+	startProxy(t, addr, reg.Host, 0, 0)
+	for _, tag := range []string{"e2e/term:v1", "e2e/kill:v1"} {
+		if r := strata(t, s, nil, "push", "--tls-verify=false", id, addr+"/"+tag); r.code != 0 {
+			t.Fatalf("push after the signalled one: exit %d\n%s", r.code, r.stderr)
+		}
+		if !reg.exists(t, tag) {
+			t.Errorf("%s: no tag after a complete push", tag)
+		}
+	}
+	if out := s.buildah(t, "images", "--noheading"); !strings.Contains(out, id[:12]) {
+		t.Errorf("the store lost the image:\n%s", out)
+	}
 }

@@ -276,6 +276,13 @@ func (p *proxy) forward(dst, src net.Conn) {
 	}
 }
 
+// sentBytes is how many bytes clients have sent through the proxy.
+func (p *proxy) sentBytes() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent
+}
+
 func (p *proxy) stop() {
 	p.ln.Close()
 	p.mu.Lock()
