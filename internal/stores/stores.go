@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/signature"
 	"go.podman.io/storage"
+	graphdriver "go.podman.io/storage/drivers"
 	"go.podman.io/storage/pkg/configfile"
 	"go.podman.io/storage/pkg/unshare"
 	"golang.org/x/sys/unix"
@@ -81,6 +82,10 @@ func Open(opts Options, log *logrus.Logger) (*Store, error) {
 		if err == nil {
 			log.Debugf("opened store %s (driver %s, run root %s)", so.GraphRoot, d, so.RunRoot)
 			st := &Store{Store: s, runRoot: so.RunRoot, policy: opts.Policy}
+			if err := checkReadable(s); err != nil {
+				st.Close()
+				return nil, err
+			}
 			if err := holdOwner(s.GraphRoot()); err != nil {
 				st.Close()
 				return nil, err
@@ -89,9 +94,42 @@ func Open(opts Options, log *logrus.Logger) (*Store, error) {
 			return st, nil
 		}
 		log.Debugf("storage driver %s: %v", d, err)
+		if !driverUnusable(err) {
+			// Not a driver that cannot work here but a store that
+			// cannot be read: falling back to another driver would
+			// hide it behind a store that seems empty.
+			return nil, fmt.Errorf("the store at %q is damaged: %w (restore the file, or remove the store to start over: strata never repairs it by dropping records)", so.GraphRoot, err)
+		}
 		errs = append(errs, fmt.Errorf("driver %q: %w", d, err))
 	}
 	return nil, fmt.Errorf("opening storage at %q: %w", so.GraphRoot, errors.Join(errs...))
+}
+
+// driverUnusable says whether err, from opening a store, means that the
+// driver does not work here (kernel, file system, privileges), so that
+// another driver may be tried.
+func driverUnusable(err error) bool {
+	return errors.Is(err, graphdriver.ErrNotSupported) || errors.Is(err, graphdriver.ErrPrerequisites) || errors.Is(err, graphdriver.ErrIncompatibleFS)
+}
+
+// checkReadable reads the store's lists of layers, images and containers,
+// so that a damaged list (a truncated overlay-images/images.json, say) is
+// an error here, naming the file, and not images that seem to be missing
+// and a build that writes into a store that cannot record it.
+func checkReadable(s storage.Store) error {
+	for _, list := range []struct {
+		what string
+		read func() error
+	}{
+		{"layers", func() error { _, err := s.Layers(); return err }},
+		{"images", func() error { _, err := s.Images(); return err }},
+		{"containers", func() error { _, err := s.Containers(); return err }},
+	} {
+		if err := list.read(); err != nil {
+			return fmt.Errorf("the store at %q is damaged: reading its %s: %w (restore the file, or remove the store to start over: strata never repairs it by dropping records)", s.GraphRoot(), list.what, err)
+		}
+	}
+	return nil
 }
 
 // Store is an open store plus the files strata keeps beside it.

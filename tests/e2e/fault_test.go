@@ -209,3 +209,36 @@ func TestSignalledPush(t *testing.T) {
 		t.Errorf("the store lost the image:\n%s", out)
 	}
 }
+
+// TestDamagedStore: a truncated image list is an error naming the file,
+// not a build into another driver's empty store that seems to work.
+func TestDamagedStore(t *testing.T) {
+	s := newStore(t)
+	rec := writeRecipe(t, recipe("damaged", "busybox"))
+	mustBuild(t, s, nil, rec)
+	list := filepath.Join(s.root, "overlay-images", "images.json")
+	b, err := os.ReadFile(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(list, b[:len(b)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// With --storage-driver overlay, and with the default choice (overlay,
+	// else vfs), which must not take a damaged store for a missing driver.
+	for _, flags := range [][]string{s.flags(), {"--root", s.root, "--runroot", s.runroot}} {
+		cmd := exec.Command(strataBin, append(flags, "build", rec)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		_ = cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "is damaged") || !strings.Contains(stderr.String(), list) {
+			t.Errorf("%v: build on a damaged store: exit %d, want 1 naming %s\n%s", flags, code, list, stderr.String())
+		}
+	}
+	if entries, _ := filepath.Glob(filepath.Join(s.root, "vfs*")); len(entries) != 0 {
+		t.Errorf("strata fell back to another driver: %v", entries)
+	}
+	if got, _ := os.ReadFile(list); len(got) != len(b)/2 {
+		t.Errorf("the damaged list was rewritten (%d bytes, was %d)", len(got), len(b)/2)
+	}
+}
