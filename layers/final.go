@@ -215,6 +215,7 @@ func BuildFinal(ctx context.Context, env *Env, spec *FinalSpec, names []string) 
 		if err != nil {
 			return "", nil, err
 		}
+		installs.checkedOut(src.Name)
 		env.Log.Infof("final: %s layer of %s at %s: %s (%s)", KindCheckout, src.Name, src.Commit[:12], l.How, short(l.DiffID.Encoded()))
 		out = append(out, l)
 		if len(src.Install) == 0 {
@@ -247,6 +248,35 @@ type installs struct {
 	results map[string]chan installResult
 	working []string // images to remove when done
 	env     *Env
+	// ready is closed, per source, when the image's checkout layer of
+	// that source is in the store: an install command's checkout over
+	// the base is then made of hard links to its files (restacked)
+	// rather than written a second time beside it.
+	ready map[string]chan struct{}
+	order map[string]int // recipe order of the sources
+}
+
+// checkedOut says that the image's checkout layer of the named source is
+// in the store.
+func (in *installs) checkedOut(name string) {
+	close(in.ready[name]) // once per source, in BuildFinal
+}
+
+// awaitCheckout waits, for the install command of src, until the image's
+// checkout layer of source o is in the store, where it can be restacked
+// from. It waits only for o at or before src in recipe order: the image's
+// layers after src wait for src's install layer.
+func (in *installs) awaitCheckout(ctx context.Context, src, o Source) error {
+	ch, ok := in.ready[o.Name]
+	if !ok || in.order[o.Name] > in.order[src.Name] {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 type installResult struct {
@@ -259,8 +289,13 @@ type installResult struct {
 // key) are not in the store.
 func startInstalls(ctx context.Context, env *Env, spec *FinalSpec) *installs {
 	ctx, cancel := context.WithCancel(ctx)
-	in := &installs{cancel: cancel, done: make(chan struct{}), results: map[string]chan installResult{}, env: env}
+	in := &installs{cancel: cancel, done: make(chan struct{}), results: map[string]chan installResult{}, env: env,
+		ready: map[string]chan struct{}{}, order: map[string]int{}}
 	var todo []Source
+	for i, src := range spec.Sources {
+		in.order[src.Name] = i
+		in.ready[src.Name] = make(chan struct{})
+	}
 	for _, src := range spec.Sources {
 		if len(src.Install) > 0 && !HasLayer(env.Store, KindInstall, spec.InstallKey(src)) {
 			todo = append(todo, src)
@@ -272,7 +307,7 @@ func startInstalls(ctx context.Context, env *Env, spec *FinalSpec) *installs {
 		for _, src := range todo {
 			var r installResult
 			if r.err = ctx.Err(); r.err == nil {
-				r.diff, r.diffID, r.err = runInstall(ctx, env, spec, src, &in.working)
+				r.diff, r.diffID, r.err = runInstall(ctx, env, spec, src, &in.working, in.awaitCheckout)
 			}
 			in.results[src.Name] <- r
 		}
@@ -414,8 +449,9 @@ func layersJSON(list []Layer) []byte {
 // checkouts it needs, in a working container of its own, commits what the
 // command wrote and returns that diff. The working container is removed on
 // every path; the images it makes are added to working, for the caller to
-// remove. It returns the diff and its diff ID.
-func runInstall(ctx context.Context, env *Env, spec *FinalSpec, src Source, working *[]string) (io.ReadCloser, digest.Digest, error) {
+// remove. await, when not nil, is called before each checkout over the
+// base (see installs.awaitCheckout). It returns the diff and its diff ID.
+func runInstall(ctx context.Context, env *Env, spec *FinalSpec, src Source, working *[]string, await func(ctx context.Context, src, o Source) error) (io.ReadCloser, digest.Digest, error) {
 	if env.Runtime == "" {
 		return nil, "", fmt.Errorf("no OCI runtime configured for the install command of source %q", src.Name)
 	}
@@ -426,6 +462,11 @@ func runInstall(ctx context.Context, env *Env, spec *FinalSpec, src Source, work
 	over := &stack{store: env.Store, top: base.TopLayer}
 	var below []Layer
 	for _, o := range spec.over(src) {
+		if await != nil {
+			if err := await(ctx, src, o); err != nil {
+				return nil, "", err
+			}
+		}
 		l, err := pushCheckout(ctx, env, spec, over, o)
 		if err != nil {
 			return nil, "", err

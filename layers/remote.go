@@ -53,7 +53,7 @@ func InstallStream(ctx context.Context, env *Env, spec *FinalSpec, name string) 
 	}
 	for _, src := range spec.Sources {
 		if src.Name == name {
-			diff, diffID, err = runInstall(ctx, env, spec, src, &working)
+			diff, diffID, err = runInstall(ctx, env, spec, src, &working, nil)
 			if err != nil {
 				cleanup()
 				return nil, "", nil, err

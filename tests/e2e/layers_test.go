@@ -387,3 +387,97 @@ func (s store) layersWithDiff(t *testing.T, diffID string) []string {
 	}
 	return ids
 }
+
+// TestLayersNeeds: an install command sees the files of the sources it
+// names in needs, earlier or later in the recipe, and runs again when one
+// of them changes; a source that needs an unchanged one keeps its layer.
+// The checkouts under an install command that the image has already are
+// reused or made of hard links to the image's (restacked), not written
+// again.
+func TestLayersNeeds(t *testing.T) {
+	dir := t.TempDir()
+	repos := map[string]*fixtures.GitRepo{}
+	for i, name := range []string{"alpha", "beta", "gamma"} {
+		g, err := fixtures.NewGitRepo(filepath.Join(dir, name), int64(1750000000+i*1000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.Commit("main", "first", map[string]string{"VERSION": name + "-1\n"}); err != nil {
+			t.Fatal(err)
+		}
+		repos[name] = g
+	}
+	// alpha needs a later source, beta an earlier one; gamma needs none.
+	file := writeRecipe(t, fmt.Sprintf(`name: needs
+base:
+  repos:
+    - {id: local, baseurl: "file://%s", gpgcheck: false}
+  packages: [busybox]
+sources:
+  - name: alpha
+    git: %q
+    needs: [gamma]
+    install: [sh, -c, "cat ../gamma/VERSION > /usr/share/alpha-saw"]
+  - name: beta
+    git: %q
+    needs: [alpha]
+    install: [sh, -c, "cat ../alpha/VERSION > /usr/share/beta-saw; test ! -e ../gamma"]
+  - name: gamma
+    git: %q
+    install: [sh, -c, "test ! -e ../alpha && cat VERSION > /usr/share/gamma-saw"]
+profiles:
+  stg: {branch: main}
+`, repoDir, repos["alpha"].Dir, repos["beta"].Dir, repos["gamma"].Dir))
+	s := newStore(t)
+	env := cacheEnv(t)
+	r := strata(t, s, env, "--log-level", "debug", "build", file)
+	if r.code != 0 {
+		t.Fatalf("first build: exit %d\n%s", r.code, r.stderr)
+	}
+	// The checkouts an install command runs over: its own and those it
+	// needs, over the base. One that is already in the image is reused
+	// (the first source's checkout is over the base there too) or
+	// restacked by links; a later one, not in the image yet, is written.
+	for _, want := range []string{
+		"install of alpha: checkout of gamma over the base: built",
+		"install of alpha: checkout of alpha over the base: restacked",
+		"install of beta: checkout of alpha over the base: reused",
+		"install of beta: checkout of beta over the base: restacked",
+		"install of gamma: checkout of gamma over the base: reused",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the log lacks %q", want)
+		}
+	}
+	see := func(id string) string {
+		ctr := strings.TrimSpace(s.buildah(t, "from", "--pull-never", "--quiet", id))
+		defer s.buildah(t, "rm", ctr)
+		return s.buildah(t, "run", "--runtime", "runc", "--network", "none", ctr, "cat", "/usr/share/alpha-saw", "/usr/share/beta-saw", "/usr/share/gamma-saw")
+	}
+	if got := see(strings.TrimSpace(r.stdout)); got != "gamma-1\nalpha-1\ngamma-1\n" {
+		t.Errorf("the install commands saw %q, want gamma-1, alpha-1, gamma-1", got)
+	}
+
+	if _, err := repos["gamma"].Commit("main", "bump", map[string]string{"VERSION": "gamma-2\n"}); err != nil {
+		t.Fatal(err)
+	}
+	r = strata(t, s, env, "--log-format", "json", "build", file)
+	if r.code != 0 {
+		t.Fatalf("build after a commit in gamma: exit %d\n%s", r.code, r.stderr)
+	}
+	got := layerDecisions(t, r.stderr)
+	for k, v := range map[string]string{
+		"alpha/checkout": "reused", "alpha/install": "built",
+		"beta/checkout": "restacked", "beta/install": "restacked",
+		// written once, by alpha's install, and linked into the image
+		"gamma/checkout": "restacked", "gamma/install": "built",
+	} {
+		if got[k] != v {
+			t.Errorf("%s: %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+	if got := see(strings.TrimSpace(r.stdout)); got != "gamma-2\nalpha-1\ngamma-2\n" {
+		t.Errorf("after the commit the install commands saw %q, want gamma-2, alpha-1, gamma-2", got)
+	}
+	s.assertClean(t)
+}
