@@ -34,6 +34,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			buildCommand(),
 			cacheCommand(),
+			completionCommand(),
 			depsCommand(),
 			doctorCommand(),
 			lockCommand(),

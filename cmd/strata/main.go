@@ -39,7 +39,8 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile := startProfile()
-	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	app := newApp(os.Stdout, os.Stderr)
+	err := app.RunContext(ctx, interspersed(app, os.Args))
 	stopProfile()
 	interrupted := ctx.Err() != nil
 	stop()

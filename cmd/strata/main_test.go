@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +29,8 @@ func TestMain(m *testing.M) {
 func runApp(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	err := newApp(&out, &errb).RunContext(context.Background(), append([]string{"strata"}, args...))
+	app := newApp(&out, &errb)
+	err := app.RunContext(context.Background(), interspersed(app, append([]string{"strata"}, args...)))
 	code := report(err, false, &errb)
 	return out.String(), errb.String(), code
 }
@@ -66,6 +68,10 @@ func TestValidate(t *testing.T) {
 		{"unknown storage driver", []string{"--storage-driver", "btrfs2", "cache", "ls"}, 2, "", `--storage-driver: unknown storage driver "btrfs2": want overlay or vfs`},
 		{"plan bad format", []string{"plan", "--format", "yaml", good}, 2, "", `invalid --format "yaml": want text or json`},
 		{"plan invalid recipe", []string{"plan", "--no-cache-check", bad}, 2, "", "base.install: unknown install mode"},
+		{"global flag after the argument", []string{"validate", good, "--log-format", "json"}, 0, good + ": valid\n", ""},
+		{"command flag after the argument", []string{"plan", good, "--format", "yaml", "--no-cache-check"}, 2, "", `invalid --format "yaml": want text or json`},
+		{"argument after dashes", []string{"validate", "--", good}, 0, good + ": valid\n", ""},
+		{"unknown flag after the argument", []string{"validate", good, "--strict"}, 2, "", "flag provided but not defined: -strict"},
 		{"plan", []string{"plan", "--no-cache-check", good}, 0, "", ""},
 	}
 	for _, tt := range tests {
@@ -116,6 +122,25 @@ func TestCLIReference(t *testing.T) {
 	}
 	if string(got) != md {
 		t.Errorf("docs/cli.md is stale: run make docs")
+	}
+	man, err := newApp(nil, nil).ToManWithSection(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(man, ".SH NAME") || !strings.Contains(man, "strata") {
+		t.Fatalf("the man page lacks its NAME section:\n%.300s", man)
+	}
+	path = filepath.Join("..", "..", "docs", "man", "strata.1")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(man), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != man {
+		t.Errorf("docs/man/strata.1 is stale (%v): run make docs", err)
 	}
 }
 
@@ -170,5 +195,29 @@ func TestLineLoggerConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := strings.Count(out.String(), `"output":true`); n != 1600 {
 		t.Errorf("%d events, want 1600", n)
+	}
+}
+
+func TestInterspersed(t *testing.T) {
+	app := newApp(io.Discard, io.Discard)
+	tests := []struct{ in, want string }{
+		{"push IMG DEST --tls-verify=false", "push --tls-verify=false IMG DEST"},
+		{"push IMG --authfile a.json DEST --retry 2", "push --authfile a.json --retry 2 IMG DEST"},
+		{"--root /r build recipe.yaml --push -t v1", "--root /r build --push -t v1 recipe.yaml"},
+		{"build recipe.yaml --root /r --log-level debug", "--root /r --log-level debug build recipe.yaml"},
+		{"cache prune --keep 3", "cache prune --keep 3"},
+		{"cache ls --format json", "cache ls --format json"},
+		{"deps a.spec --format json -- -odd.spec --x", "deps --format json -- a.spec -odd.spec --x"},
+		{"validate - --strict", "validate --strict -"},
+		{"frobnicate x --y", "frobnicate x --y"},
+		{"--version", "--version"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		args := append([]string{"strata"}, strings.Fields(tt.in)...)
+		got := strings.Join(interspersed(app, args)[1:], " ")
+		if got != tt.want {
+			t.Errorf("%q: got %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }

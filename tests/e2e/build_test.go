@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -357,5 +358,48 @@ func TestContainerModeNeedsRuntime(t *testing.T) {
 	}
 	if _, err := os.Stat(s.root); err == nil {
 		t.Errorf("the store was created although nothing could be built")
+	}
+}
+
+// TestCompletion: the bash completion script, loaded in a real bash,
+// completes commands, subcommands and flags from strata itself.
+func TestCompletion(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "strata.bash")
+	out, err := exec.Command(strataBin, "completion", "bash").Output()
+	if err != nil {
+		t.Fatalf("strata completion bash: %v", err)
+	}
+	if err := os.WriteFile(script, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		words []string
+		want  []string
+	}{
+		{[]string{"bu"}, []string{"build"}},
+		{[]string{"cache", ""}, []string{"gc", "ls", "prune"}},
+		{[]string{"push", "--tls"}, []string{"--tls-verify"}},
+	} {
+		words := append([]string{strataBin}, tt.words...)
+		var quoted []string
+		for _, w := range words {
+			quoted = append(quoted, fmt.Sprintf("%q", w))
+		}
+		cmd := exec.Command("bash", "-c", fmt.Sprintf(`source %q; COMP_WORDS=(%s); COMP_CWORD=%d; _strata; printf '%%s\n' "${COMPREPLY[@]}"`,
+			script, strings.Join(quoted, " "), len(words)-1))
+		got, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%v: %v", tt.words, err)
+		}
+		for _, w := range tt.want {
+			if !slices.Contains(strings.Fields(string(got)), w) {
+				t.Errorf("completing %v: got %q, want %q among them", tt.words, got, w)
+			}
+		}
+	}
+	for _, sh := range []string{"zsh", "fish"} {
+		if out, err := exec.Command(strataBin, "completion", sh).Output(); err != nil || !strings.Contains(string(out), "strata") {
+			t.Errorf("strata completion %s: %v\n%s", sh, err, out)
+		}
 	}
 }

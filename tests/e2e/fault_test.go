@@ -198,7 +198,8 @@ func TestSignalledPush(t *testing.T) {
 	px.stop()
 	startProxy(t, addr, reg.Host, 0, 0)
 	for _, tag := range []string{"e2e/term:v1", "e2e/kill:v1"} {
-		if r := strata(t, s, nil, "push", "--tls-verify=false", id, addr+"/"+tag); r.code != 0 {
+		// (the flag after the arguments, as podman and skopeo take it)
+		if r := strata(t, s, nil, "push", id, addr+"/"+tag, "--tls-verify=false"); r.code != 0 {
 			t.Fatalf("push after the signalled one: exit %d\n%s", r.code, r.stderr)
 		}
 		if !reg.exists(t, tag) {
