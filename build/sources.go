@@ -144,6 +144,19 @@ func (p *Plan) Lock(ctx context.Context, env *layers.Env) ([]string, error) {
 	return changes, nil
 }
 
+// LockUpToDate says whether the recipe's lock file was resolved from the
+// base set and target planned, for this host's architecture: locking again
+// without --update would change nothing a build reads.
+func (p *Plan) LockUpToDate() bool {
+	old, err := layers.ReadLock(LockFile(p.recipe))
+	if err != nil {
+		return false
+	}
+	spec := p.Base.spec
+	_, ok := old.Arches[layers.HostArch()]
+	return ok && old.Target == spec.Target && slices.Equal(old.Packages, spec.Packages)
+}
+
 // Prepare plans a build: it picks the profile, resolves every source's
 // branch to a commit, fetches the sources into the clone cache, reads their
 // dependency files and computes the base set and key. It does not touch

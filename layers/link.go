@@ -1,6 +1,7 @@
 package layers
 
 import (
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -69,8 +70,51 @@ func linkLayer(store storage.Store, from storage.Layer, id, parent string) (*sto
 
 // tarSplitOf returns the tar-split of a stored layer's diff (the JSON
 // stream containers/storage keeps, uncompressed) in an unlinked temporary
-// file, and the diff's size; the diff must match the layer's diff ID.
+// file, and the diff's size. It reads the tar-split containers/storage
+// wrote when it made the layer, where its layer store keeps it
+// (GRAPHROOT/DRIVER-layers/ID.tar-split.gz), so that the files need not
+// be read: a stored layer's files never change. Where that file is not,
+// it reads the whole diff back instead, checking it against the diff ID.
 func tarSplitOf(store storage.Store, l storage.Layer) (*os.File, int64, error) {
+	if f, err := storedTarSplit(store, l); err == nil {
+		return f, l.UncompressedSize, nil
+	}
+	return diffTarSplit(store, l)
+}
+
+// storedTarSplit reads the tar-split file containers/storage keeps for l.
+func storedTarSplit(store storage.Store, l storage.Layer) (*os.File, error) {
+	if l.UncompressedSize <= 0 || l.UncompressedDigest == "" {
+		return nil, errNoLink
+	}
+	gz, err := os.Open(filepath.Join(store.GraphRoot(), store.GraphDriverName()+"-layers", l.ID+".tar-split.gz"))
+	if err != nil {
+		return nil, err
+	}
+	defer gz.Close()
+	zr, err := gzip.NewReader(gz)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp("", "strata-tar-split-")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name()) // gone when closed
+	if _, err := io.Copy(f, zr); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// diffTarSplit records the tar-split of l's diff as it reads it back, and
+// checks the diff against l's diff ID.
+func diffTarSplit(store storage.Store, l storage.Layer) (*os.File, int64, error) {
 	rc, err := store.Diff("", l.ID, &storage.DiffOptions{Compression: &uncompressed})
 	if err != nil {
 		return nil, 0, err

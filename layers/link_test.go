@@ -129,4 +129,25 @@ func TestRestackByLinks(t *testing.T) {
 	if err != nil || !bytes.Equal(got, app) {
 		t.Errorf("the restacked layer's diff differs from the stored one (%v)", err)
 	}
+	// The tar-split came from containers/storage's own file, not from
+	// reading every file back, and it is the one a full reading gives.
+	stored, err := store.Layer(orig.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := storedTarSplit(store, *stored)
+	if err != nil {
+		t.Fatalf("the stored tar-split was not found: %v", err)
+	}
+	defer fast.Close()
+	slow, size, err := diffTarSplit(store, *stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	a, _ := io.ReadAll(fast)
+	b, _ := io.ReadAll(slow)
+	if !bytes.Equal(a, b) || size != stored.UncompressedSize {
+		t.Errorf("the stored tar-split (%d bytes) differs from the one read back (%d bytes), or the size %d from %d", len(a), len(b), size, stored.UncompressedSize)
+	}
 }

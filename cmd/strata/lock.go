@@ -19,18 +19,17 @@ func lockCommand() *cli.Command {
 		ArgsUsage: "RECIPE",
 		Description: "The lock lists, per architecture, the name, epoch, version, release, arch, repository and sha256 of\n" +
 			"every RPM of the base. While it exists, builds install exactly those and the base key includes it.\n" +
-			"Stdout: what changed, one line per package (+ added, - removed, ~ changed).",
+			"Without --update, a lock resolved from the same base set is left as it is (exit 0, nothing printed), and a lock\n" +
+			"of another base set is resolved again. Stdout: what changed, one line per package (+ added, - removed, ~ changed).",
 		Flags: append([]cli.Flag{
-			&cli.BoolFlag{Name: "update", Usage: "replace an existing lock with what the repositories offer now"},
+			&cli.BoolFlag{Name: "update", Usage: "resolve again what the repositories offer now, even when the base set is unchanged"},
 		}, append(sourceFlags(), registryFlags()...)...),
 		Action: func(c *cli.Context) error {
 			r, err := recipeArg(c)
 			if err != nil {
 				return err
 			}
-			if _, err := os.Stat(build.LockFile(r)); err == nil && !c.Bool("update") {
-				return fmt.Errorf("%w: %s exists: pass --update to refresh it", build.ErrUsage, build.LockFile(r))
-			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Stat(build.LockFile(r)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 			popts, err := planOptions(c)
@@ -46,6 +45,12 @@ func lockCommand() *cli.Command {
 				return err
 			}
 			log := logger(c)
+			if !c.Bool("update") && plan.LockUpToDate() {
+				// Idempotent: the lock was resolved from this very base
+				// set; only --update resolves it again.
+				log.Infof("%s is up to date with the recipe's base set: nothing changed (--update resolves it again)", build.LockFile(r))
+				return nil
+			}
 			changes, err := plan.Lock(c.Context, &layers.Env{Log: log, Output: progress(c)})
 			if err != nil {
 				return err

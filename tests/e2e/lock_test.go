@@ -79,14 +79,22 @@ func TestLock(t *testing.T) {
 	if err != nil || json.Unmarshal(data, &lock) != nil || lock.Version != 1 || len(lock.Arches["x86_64"]) != 2 {
 		t.Fatalf("lock file: %v\n%s", err, data)
 	}
-	if r := strata(t, s, nil, "lock", file); r.code != 2 || !strings.Contains(r.stderr, "pass --update") {
-		t.Errorf("lock over an existing lock: exit %d\n%s", r.code, r.stderr)
+	// Locking again changes nothing (idempotent), also once the
+	// repository has a newer release: only --update moves the lock.
+	check := func(when string) {
+		t.Helper()
+		r := strata(t, s, nil, "lock", file)
+		if got, _ := os.ReadFile(file + ".lock"); r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "is up to date") || string(got) != string(data) {
+			t.Errorf("lock again %s: exit %d, stdout %q, the lock changed: %v\n%s", when, r.code, r.stdout, string(got) != string(data), r.stderr)
+		}
 	}
+	check("at once")
 
 	addToRepo(t, repo, fixtures.Package{Name: "demo-data", Version: "3.0", Files: map[string]string{"/usr/share/demo-data/README": "demo data 3\n"}})
 	if v, r := dataVersion(t, file); v != "demo data" {
 		t.Fatalf("with the lock: demo-data says %q, want the locked 2.0\n%s", v, r.stderr)
 	}
+	check("after a newer release")
 
 	r = strata(t, s, nil, "lock", "--update", file)
 	if r.code != 0 || strings.TrimSpace(r.stdout) != "~ demo-data 2.0-1 -> 3.0-1" {
@@ -112,5 +120,9 @@ func TestLock(t *testing.T) {
 	}
 	if r := strata(t, s, nil, "build", file); r.code != 2 || !strings.Contains(r.stderr, "is stale: the base set changed (added: demo-hello; removed: none): run strata lock --update") {
 		t.Errorf("stale lock: exit %d\n%s", r.code, r.stderr)
+	}
+	// lock without --update resolves a lock of another base set again.
+	if r := strata(t, s, nil, "lock", file); r.code != 0 || !strings.Contains(r.stdout, "+ demo-hello 1.0-1.x86_64 (local)") {
+		t.Errorf("lock after a change of the base set: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 }
