@@ -187,7 +187,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return res, pushImage(ctx, store, plan, opts, res)
 		}
 	}
-	id, err := makeFinal(ctx, env, spec, dest, opts)
+	// An archive without a name is given the image's first name, as
+	// podman save does, so that podman load shows it.
+	archiveName := "localhost/" + r.Name + ":latest"
+	if len(plan.Tags) > 0 {
+		archiveName = "localhost/" + r.Name + ":" + plan.Tags[0]
+	}
+	id, err := makeFinal(ctx, env, spec, dest, archiveName, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -389,8 +395,9 @@ func hasInstall(r *recipes.Recipe) bool {
 
 // makeFinal makes the final image in the store (layers.BuildFinal),
 // unnamed (the caller names it once every output is written), and writes
-// it to dest when dest is not the local store.
-func makeFinal(ctx context.Context, env *layers.Env, spec *layers.FinalSpec, dest Destination, opts Options) (string, error) {
+// it to dest when dest is not the local store (an archive without a name
+// of its own gets archiveName).
+func makeFinal(ctx context.Context, env *layers.Env, spec *layers.FinalSpec, dest Destination, archiveName string, opts Options) (string, error) {
 	id, _, err := layers.BuildFinal(ctx, env, spec, nil)
 	if err != nil {
 		return "", err
@@ -413,10 +420,10 @@ func makeFinal(ctx context.Context, env *layers.Env, spec *layers.FinalSpec, des
 	// An archive is written beside its name and renamed into place: a
 	// failure (a full disk, an interruption) leaves no partial file.
 	tmp := filepath.Join(filepath.Dir(file), fmt.Sprintf(".%s.tmp-%d", filepath.Base(file), os.Getpid()))
-	target := dest.Transport + ":" + tmp
-	if ref != "" {
-		target += ":" + ref
+	if ref == "" {
+		ref = archiveName
 	}
+	target := dest.Transport + ":" + tmp + ":" + ref
 	if _, err := p.push(ctx, id, target); err != nil {
 		os.Remove(tmp)
 		return "", fmt.Errorf("writing %s: %w", dest, errors.Unwrap(err))

@@ -30,12 +30,20 @@ type PushOptions struct {
 }
 
 // ParsePushDestination checks a push destination: docker://REF, oci:DIR,
-// oci-archive:FILE, docker-archive:FILE, or a registry reference.
+// oci-archive:FILE, docker-archive:FILE, dir:DIR, containers-storage:NAME,
+// or a registry reference.
 func ParsePushDestination(dest string) (string, error) {
 	if dest == "" {
 		return "", fmt.Errorf("%w: missing destination", ErrUsage)
 	}
-	for _, t := range []string{"docker://", "oci:", "oci-archive:", "docker-archive:"} {
+	if rest, ok := strings.CutPrefix(dest, "containers-storage:"); ok {
+		named, err := reference.ParseNormalizedNamed(localName(rest))
+		if err != nil {
+			return "", fmt.Errorf("%w: invalid destination %q: %v", ErrUsage, dest, err)
+		}
+		return "containers-storage:" + reference.TagNameOnly(named).String(), nil
+	}
+	for _, t := range []string{"docker://", "oci:", "oci-archive:", "docker-archive:", "dir:"} {
 		if strings.HasPrefix(dest, t) {
 			if _, err := alltransports.ParseImageName(dest); err != nil {
 				return "", fmt.Errorf("%w: invalid destination %q: %v", ErrUsage, dest, err)
@@ -45,9 +53,25 @@ func ParsePushDestination(dest string) (string, error) {
 	}
 	named, err := reference.ParseNormalizedNamed(dest)
 	if err != nil {
-		return "", fmt.Errorf("%w: invalid destination %q: %v (want docker://REF, oci:DIR, oci-archive:FILE or docker-archive:FILE)", ErrUsage, dest, err)
+		return "", fmt.Errorf("%w: invalid destination %q: %v (want docker://REF, oci:DIR, oci-archive:FILE, docker-archive:FILE, dir:DIR or containers-storage:NAME)", ErrUsage, dest, err)
 	}
 	return "docker://" + reference.TagNameOnly(named).String(), nil
+}
+
+// nameArchive gives an oci-archive: or docker-archive: destination without
+// a name the name the image was pushed by (as podman save does), unless
+// that was its ID: then the archive holds no name, as with podman.
+func nameArchive(dest, image, id string) string {
+	for _, t := range []string{"oci-archive:", "docker-archive:"} {
+		rest, ok := strings.CutPrefix(dest, t)
+		if !ok || strings.Contains(rest, ":") || strings.HasPrefix(id, strings.TrimPrefix(image, "sha256:")) {
+			continue
+		}
+		if named, err := reference.ParseNormalizedNamed(localName(image)); err == nil {
+			return dest + ":" + reference.TagNameOnly(named).String()
+		}
+	}
+	return dest
 }
 
 // Push copies an image of the local store (a name or an ID) to dest and
@@ -78,6 +102,21 @@ func Push(ctx context.Context, image, dest string, opts PushOptions) (digest.Dig
 	if err != nil {
 		return "", err
 	}
+	if name, ok := strings.CutPrefix(dest, "containers-storage:"); ok {
+		// The same store: a copy is another name for the same image (a
+		// bare containers-storage: reference would name the default
+		// store, not this one).
+		if err := nameImage(store, id, []string{name}); err != nil {
+			return "", err
+		}
+		img, err := store.Image(id)
+		if err != nil {
+			return "", err
+		}
+		log.Infof("named %s %s", short(id), name)
+		return img.Digest, writeDigest(opts.DigestFile, img.Digest)
+	}
+	dest = nameArchive(dest, image, id)
 	d, err := p.push(ctx, id, dest)
 	if err != nil {
 		if ctx.Err() != nil && strings.HasPrefix(dest, "docker://") {

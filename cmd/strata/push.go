@@ -12,9 +12,10 @@ func pushCommand() *cli.Command {
 		Name:      "push",
 		Usage:     "push an image of the local store to a registry or an archive, sending only the blobs the registry lacks",
 		ArgsUsage: "IMAGE DESTINATION",
-		Description: "DESTINATION is docker://REGISTRY/NAME[:TAG], oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE,\n" +
-			"or REGISTRY/NAME[:TAG]. The manifest goes last: a failed push never leaves a tag on a partial image.\n" +
-			"Stdout: REPOSITORY@DIGEST (or the digest for archives).",
+		Description: "DESTINATION is docker://REGISTRY/NAME[:TAG], oci:DIR[:TAG], oci-archive:FILE[:NAME], docker-archive:FILE[:NAME],\n" +
+			"dir:DIR, containers-storage:NAME, or REGISTRY/NAME[:TAG]. An archive without :NAME carries the name IMAGE was\n" +
+			"given by (none for an ID). The manifest goes last: a failed push never leaves a tag on a partial image.\n" +
+			"Stdout: REPOSITORY@DIGEST (or the digest for the other transports).",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "digestfile", Usage: "write the pushed manifest's digest to `FILE`"},
 		}, registryFlags()...),

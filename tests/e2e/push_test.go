@@ -418,3 +418,65 @@ func TestPushRetry(t *testing.T) {
 		t.Errorf("the retried push left no tag")
 	}
 }
+
+// TestPushTransports: an archive written by build -o or push carries the
+// image's name (podman load shows it), as podman save's does; push also
+// writes dir: and containers-storage: destinations.
+func TestPushTransports(t *testing.T) {
+	s := newStore(t)
+	rec := writeRecipe(t, recipe("named", "demo-hello"))
+	id := mustBuild(t, s, nil, rec)
+	dir := t.TempDir()
+	loaded := func(archive string) string {
+		t.Helper()
+		p := newStore(t)
+		podman := []string{"--root", p.root, "--runroot", p.runroot, "--storage-driver", "overlay"}
+		if out, err := exec.Command("podman", append(podman, "load", "-i", archive)...).CombinedOutput(); err != nil {
+			t.Fatalf("podman load -i %s: %v\n%s", archive, err, out)
+		}
+		out, err := exec.Command("podman", append(podman, "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")...).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	want := "localhost/named:latest " + id[:12]
+
+	built := filepath.Join(dir, "built.tar")
+	if r := strata(t, s, nil, "build", "-o", "docker-archive:"+built, rec); r.code != 0 {
+		t.Fatalf("build -o docker-archive: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := loaded(built); got != want {
+		t.Errorf("podman load of build -o docker-archive: shows %q, want %q", got, want)
+	}
+	pushed := filepath.Join(dir, "pushed.tar")
+	if r := strata(t, s, nil, "push", "localhost/named:latest", "docker-archive:"+pushed); r.code != 0 {
+		t.Fatalf("push docker-archive: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := loaded(pushed); got != want {
+		t.Errorf("podman load of push docker-archive: shows %q, want %q", got, want)
+	}
+	oci := filepath.Join(dir, "pushed.oci.tar")
+	if r := strata(t, s, nil, "push", "named", "oci-archive:"+oci); r.code != 0 {
+		t.Fatalf("push oci-archive: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := loaded(oci); got != want {
+		t.Errorf("podman load of push oci-archive: shows %q, want %q", got, want)
+	}
+
+	d := filepath.Join(dir, "dir")
+	if r := strata(t, s, nil, "push", id, "dir:"+d); r.code != 0 {
+		t.Fatalf("push dir: exit %d\n%s", r.code, r.stderr)
+	}
+	if out := tool(t, "skopeo", "inspect", "--config", "dir:"+d); !strings.Contains(out, `"io.strata.base.key"`) {
+		t.Errorf("skopeo inspect --config dir:%s:\n%s", d, out)
+	}
+	if r := strata(t, s, nil, "push", id, "containers-storage:example.com/team/named:copy"); r.code != 0 {
+		t.Fatalf("push containers-storage: exit %d\n%s", r.code, r.stderr)
+	}
+	if out := s.buildah(t, "images", "--format", "{{.Name}}:{{.Tag}} {{.ID}}"); !slices.ContainsFunc(strings.Split(out, "\n"), func(l string) bool {
+		return strings.Join(strings.Fields(l), " ") == "example.com/team/named:copy "+id[:12]
+	}) {
+		t.Errorf("buildah images after push containers-storage: lacks example.com/team/named:copy:\n%s", out)
+	}
+}
