@@ -14,7 +14,7 @@ What would close it: nothing structural: the base part is at parity, and the lay
 	scFreshCode: `Why, where it is missed: the changed source has an install command, which needs the base's files: the base (the 334 MB Debian+dnf image) is pulled from the registry cache into the fresh store, which is most of the time; then the checkout layer is streamed to the registry and the command runs. buildah also loads its base (from the archive), and pulls its cached layers.
 
 What would close it: nothing within the design for a source with an install command: its files must exist under the base. A source without one moves only its checkout layer (no base pull), as the e2e test checks.`,
-	scFresh: `Why, where it is missed: strata's time is the process start, the user-namespace and store setup, resolving the branches and two manifest requests; the peer's is a pull and a push.
+	scFresh: `Why, where it is missed: no blob moves; strata's time is the process start, the store, cloning the three sources into the runner's empty clone cache (the .git packs the image carries: the largest part), and reading the tag's manifest and configuration. Its spread is wide: some repetitions spend about a second more between the sources and the registry's answer, which the same three sources over a small base, outside the benchmark, do not show (0.8 s, eight runs, every one alike); where that second goes is not found yet.
 
-What would close it: nothing structural is left: no blob moves.`,
+What would close it: nothing structural: a runner that keeps its clone cache (docs/ci) skips the clones, and the registry part is two manifest reads.`,
 }
