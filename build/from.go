@@ -15,7 +15,8 @@ import (
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
-	"go.podman.io/image/v5/transports/alltransports"
+	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/pkg/shortnames"
 	"go.podman.io/image/v5/types"
 )
 
@@ -23,49 +24,89 @@ import (
 var errFromOffline = errors.New("the digest of base.from is not known offline")
 
 // resolveFrom returns the digest base.from names today, which goes into
-// the base key: the manifest digest of a registry image (a HEAD request),
-// the sha256 of an oci layout's index or of an archive file. Scratch and
-// containers-storage images give "". The last digest of each registry
-// image is recorded under cacheDir for offline use.
-func resolveFrom(ctx context.Context, sys *types.SystemContext, from, cacheDir string, offline bool) (string, error) {
+// the base key, and for a registry image the fully qualified reference it
+// resolved to: the manifest digest of a registry image, the sha256 of an
+// oci layout's index or of an archive file. Scratch and containers-storage
+// images give "". A registry image is found as podman pull finds it, from
+// registries.conf: a short name through its aliases and unqualified-search
+// registries (short-name-mode as configured: enforcing refuses an
+// ambiguous name without a terminal), and each registry through its
+// mirrors. The last digest of each registry image is recorded under
+// cacheDir for offline use.
+func resolveFrom(ctx context.Context, sys *types.SystemContext, from, cacheDir string, offline bool) (digest, resolved string, err error) {
 	switch {
 	case from == "" || from == recipes.Scratch, strings.HasPrefix(from, "containers-storage:"):
-		return "", nil
+		return "", "", nil
 	case strings.HasPrefix(from, "oci:"):
 		dir, _, _ := strings.Cut(strings.TrimPrefix(from, "oci:"), ":")
-		return fileDigest(filepath.Join(dir, "index.json"), "")
+		d, err := fileDigest(filepath.Join(dir, "index.json"), "")
+		return d, "", err
 	case strings.HasPrefix(from, "oci-archive:"), strings.HasPrefix(from, "docker-archive:"):
 		_, rest, _ := strings.Cut(from, ":")
 		file, _, _ := strings.Cut(rest, ":")
-		return fileDigest(file, cacheDir)
+		d, err := fileDigest(file, cacheDir)
+		return d, "", err
 	}
 	name := strings.TrimPrefix(from, "docker://")
 	named, err := reference.ParseNormalizedNamed(name)
 	if err != nil {
-		return "", fmt.Errorf("base.from %q: %w", from, err)
-	}
-	if d, ok := named.(reference.Digested); ok {
-		return d.Digest().String(), nil
+		return "", "", fmt.Errorf("base.from %q: %w", from, err)
 	}
 	named = reference.TagNameOnly(named)
 	record := filepath.Join(cacheDir, "from", recordKey(named.String()))
 	if offline {
 		data, err := os.ReadFile(record)
 		if err != nil {
-			return "", fmt.Errorf("%w: %s was never resolved here; run once without --offline", errFromOffline, named)
+			return "", "", fmt.Errorf("%w: %s was never resolved here; run once without --offline", errFromOffline, named)
 		}
-		return strings.TrimSpace(string(data)), nil
+		d, ref, _ := strings.Cut(strings.TrimSpace(string(data)), " ")
+		return d, ref, nil
 	}
-	ref, err := alltransports.ParseImageName("docker://" + named.String())
+	res, err := shortnames.Resolve(sys, name)
+	if err != nil {
+		return "", "", fmt.Errorf("base.from %q: %w", from, err)
+	}
+	var errs []error
+	for _, c := range res.PullCandidates {
+		if dg, ok := c.Value.(reference.Digested); ok {
+			return dg.Digest().String(), c.Value.String(), nil
+		}
+		d, err := manifestDigest(ctx, sys, c.Value)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.Value, registryError(sys, reference.Domain(c.Value), err)))
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(record), 0o755); err == nil {
+			_ = os.WriteFile(record, []byte(d+" "+c.Value.String()+"\n"), 0o644)
+		}
+		return d, c.Value.String(), nil
+	}
+	if len(errs) == 1 {
+		return "", "", fmt.Errorf("resolving base.from %s: %w", name, errs[0])
+	}
+	return "", "", fmt.Errorf("resolving base.from %s (%s): %w", name, res.Description(), errors.Join(errs...))
+}
+
+// manifestDigest returns the digest of the manifest (or index) a registry
+// reference names, read through the registry's mirrors as registries.conf
+// lists them, as a pull reads it.
+func manifestDigest(ctx context.Context, sys *types.SystemContext, named reference.Named) (string, error) {
+	ref, err := docker.NewReference(named)
 	if err != nil {
 		return "", err
 	}
-	d, err := docker.GetDigest(ctx, sys, ref)
+	src, err := ref.NewImageSource(ctx, sys)
 	if err != nil {
-		return "", fmt.Errorf("resolving base.from %s: %w", named, registryError(sys, reference.Domain(named), err))
+		return "", err
 	}
-	if err := os.MkdirAll(filepath.Dir(record), 0o755); err == nil {
-		_ = os.WriteFile(record, []byte(d.String()+"\n"), 0o644)
+	defer src.Close()
+	raw, _, err := src.GetManifest(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	d, err := manifest.Digest(raw)
+	if err != nil {
+		return "", err
 	}
 	return d.String(), nil
 }

@@ -54,9 +54,13 @@ type PlanSource struct {
 
 // PlanBase is the planned base layer.
 type PlanBase struct {
-	Key      string                `json:"key"`   // "" when incomplete
-	Image    string                `json:"image"` // its name in the local store
-	From     string                `json:"from"`
+	Key   string `json:"key"`   // "" when incomplete
+	Image string `json:"image"` // its name in the local store
+	From  string `json:"from"`
+	// Pull is the reference the base is built from when base.from is a
+	// registry image: the name it resolved to (registries.conf aliases
+	// and search registries) at the digest in the key.
+	Pull     string                `json:"pull,omitempty"`
 	Install  string                `json:"install"`
 	Packages []recipes.Requirement `json:"packages"`
 	Excluded []recipes.Requirement `json:"excluded"`
@@ -250,6 +254,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "profile:\t%s (branch %s, tags %s)\n", p.Profile, p.Branch, strings.Join(p.Tags, ", "))
 	}
 	fmt.Fprintf(tw, "base:\t%s (install: %s)\n", p.Base.From, p.Base.Install)
+	if p.Base.Pull != "" {
+		fmt.Fprintf(tw, "  pulled as:\t%s\n", p.Base.Pull)
+	}
 	if p.Base.Lock != "" {
 		fmt.Fprintf(tw, "lock:\t%s (%d packages pinned)\n", p.Base.Lock, len(p.Base.spec.Locked))
 	}

@@ -229,11 +229,15 @@ func Prepare(ctx context.Context, r *recipes.Recipe, opts PlanOptions) (*Plan, e
 	if err != nil {
 		return nil, err
 	}
-	fromDigest, err := resolveFrom(ctx, sys, r.BaseFrom(), opts.CacheDir, opts.Offline)
+	fromDigest, fromRef, err := resolveFrom(ctx, sys, r.BaseFrom(), opts.CacheDir, opts.Offline)
 	if err != nil && !(opts.Partial && errors.Is(err, errFromOffline)) {
 		return nil, err
 	}
 	p.planBase(sd.deps, sd.internal, sd.scriptlet, fromDigest)
+	if fromRef != "" {
+		p.Base.spec.FromResolved = fromRef
+		p.Base.Pull = p.Base.spec.PullRef()
+	}
 	p.Base.Warnings = sd.warnings
 	if content := localRepoContent(r.Base.Repos, opts.CacheDir); len(content) > 0 {
 		p.Base.spec.RepoContent = content

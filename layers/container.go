@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 
@@ -24,6 +25,9 @@ const containerReposDir = "/run/strata/repos.d"
 func (inContainer) Install(ctx context.Context, w *Work, pkgs []string) error {
 	if w.Env.Runtime == "" {
 		return fmt.Errorf("no OCI runtime configured for base.install: container")
+	}
+	if w.Root != "" && !hasDNF(w.Root) {
+		return fmt.Errorf("base.from has no dnf (no /usr/bin/dnf in the image): base.install: container runs dnf inside base.from; use an image with dnf, or base.install: installroot")
 	}
 	args := []string{"dnf", "-y", "--releasever", w.Target.Releasever,
 		"--setopt=install_weak_deps=False", "--setopt=tsflags=nodocs", "--setopt=keepcache=False",
@@ -70,6 +74,17 @@ func (inContainer) Install(ctx context.Context, w *Work, pkgs []string) error {
 		return dnfError(err, t.buf.String(), w.Repos)
 	}
 	return ctx.Err()
+}
+
+// hasDNF says whether the image mounted at root has a dnf command (a file
+// or a link: links are not followed, they point into the image).
+func hasDNF(root string) bool {
+	for _, p := range []string{"usr/bin/dnf", "usr/bin/dnf-3", "usr/bin/dnf5", "bin/dnf"} {
+		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func multi(a, b io.Writer) io.Writer { return io.MultiWriter(a, b) }

@@ -22,10 +22,14 @@ type BaseSpec struct {
 	From   string `json:"from"`
 	// FromDigest is the manifest digest base.from resolved to ("" for
 	// scratch): a new base image release is a new base.
-	FromDigest string         `json:"from_digest,omitempty"`
-	Mode       string         `json:"install"`
-	Repos      []recipes.Repo `json:"repos"`
-	Packages   []string       `json:"packages"`
+	FromDigest string `json:"from_digest,omitempty"`
+	// FromResolved is the fully qualified reference a registry base.from
+	// resolved to (a short name through registries.conf); not keyed: the
+	// digest is.
+	FromResolved string         `json:"-"`
+	Mode         string         `json:"install"`
+	Repos        []recipes.Repo `json:"repos"`
+	Packages     []string       `json:"packages"`
 	// Lock is the digest of the lock file's content, when there is one;
 	// Locked are the exact packages installed then (not in the document:
 	// the digest stands for them).
@@ -86,7 +90,11 @@ func (s BaseSpec) PullRef() string {
 	if s.FromDigest == "" || !isRegistryRef(s.From) {
 		return s.From
 	}
-	named, err := reference.ParseNormalizedNamed(strings.TrimPrefix(s.From, "docker://"))
+	from := s.FromResolved
+	if from == "" {
+		from = strings.TrimPrefix(s.From, "docker://")
+	}
+	named, err := reference.ParseNormalizedNamed(from)
 	if err != nil {
 		return s.From
 	}

@@ -748,3 +748,71 @@ func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// TestBaseFromRegistriesConf: base.from is resolved as podman pull
+// resolves it, from registries.conf: a short name through an alias, a
+// registry through its mirror. The plan names the reference the base is
+// built from, at the digest podman pulls.
+func TestBaseFromRegistriesConf(t *testing.T) {
+	reg := startRegistry(t, registryOptions{})
+	layout, _ := tinyOCI(t)
+	tool(t, "skopeo", append(append([]string{"copy", "--quiet"}, reg.destFlags()...), "oci:"+layout, reg.Ref("e2e/tiny:1"))...)
+	want := reg.Digest(t, "e2e/tiny:1")
+	conf := filepath.Join(t.TempDir(), "registries.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`unqualified-search-registries = []
+short-name-mode = "enforcing"
+
+[aliases]
+"tinybase" = "%[1]s/e2e/tiny"
+
+[[registry]]
+location = "%[1]s"
+insecure = true
+
+[[registry]]
+location = "mirror.invalid"
+[[registry.mirror]]
+location = "%[1]s"
+insecure = true
+`, reg.Host)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := append(cacheEnv(t), "CONTAINERS_REGISTRIES_CONF="+conf)
+	s := newStore(t)
+	for _, tt := range []struct{ from, pull string }{
+		{"tinybase:1", reg.Host + "/e2e/tiny@" + want},
+		{"mirror.invalid/e2e/tiny:1", "mirror.invalid/e2e/tiny@" + want},
+	} {
+		rec := writeRecipe(t, fmt.Sprintf("name: fromconf\nbase:\n  from: %s\n  install: container\n  repos:\n    - {id: local, baseurl: \"file://%s\", gpgcheck: false}\n  packages: [demo-hello]\n", tt.from, repoDir))
+		r := strata(t, s, env, "plan", "--format", "json", "--no-cache-check", rec)
+		if r.code != 0 {
+			t.Errorf("%s: plan: exit %d\n%s", tt.from, r.code, r.stderr)
+			continue
+		}
+		var plan struct{ Base struct{ Pull string } }
+		if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil || plan.Base.Pull != tt.pull {
+			t.Errorf("%s: the base is pulled as %q (%v), want %q", tt.from, plan.Base.Pull, err, tt.pull)
+		}
+		// The build pulls that reference (the image has no dnf: the
+		// build then fails, after the pull, and says why).
+		reg.ResetLog(t)
+		b := strata(t, s, env, "build", rec)
+		pulled := slices.ContainsFunc(reg.Requests(t), func(l string) bool { return strings.HasPrefix(l, "GET /v2/e2e/tiny/blobs/") })
+		if b.code != 1 || !pulled || !strings.Contains(b.stderr, "base.from has no dnf") {
+			t.Errorf("%s: build: exit %d, pulled from the registry: %v\n%s", tt.from, b.code, pulled, b.stderr)
+		}
+		// podman, with the same configuration, pulls the same image.
+		p := newStore(t)
+		cmd := exec.Command("podman", "--root", p.root, "--runroot", p.runroot, "--storage-driver", "overlay", "pull", "--quiet", tt.from)
+		cmd.Env = append(os.Environ(), "CONTAINERS_REGISTRIES_CONF="+conf)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("podman pull %s: %v\n%s", tt.from, err, out)
+		}
+	}
+	// An ambiguous short name is refused, as podman refuses it without
+	// a terminal in enforcing mode.
+	rec := writeRecipe(t, fmt.Sprintf("name: fromconf\nbase:\n  from: nosuchalias:1\n  install: container\n  repos:\n    - {id: local, baseurl: \"file://%s\", gpgcheck: false}\n  packages: [demo-hello]\n", repoDir))
+	if r := strata(t, s, env, "plan", "--no-cache-check", rec); r.code == 0 || !strings.Contains(r.stderr, `base.from "nosuchalias:1"`) {
+		t.Errorf("an unresolvable short name: exit %d\n%s", r.code, r.stderr)
+	}
+}
