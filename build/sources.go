@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -45,6 +46,9 @@ type PlanOptions struct {
 	CacheDir string
 	// IgnoreLock plans without RECIPE.lock (strata lock resolves anew).
 	IgnoreLock bool
+	// Labels (--label) are added to the image's, over the recipe's;
+	// Annotations (--annotation) to its manifest. Both are in the final key.
+	Labels, Annotations map[string]string
 }
 
 // LockFile is where a recipe's lock lives: beside it, RECIPE.lock.
@@ -438,6 +442,18 @@ func (p *Plan) finalSpec(baseID string, epoch *time.Time) (*layers.FinalSpec, er
 	}
 	if epoch != nil && spec.Epoch.IsZero() {
 		spec.Epoch = epoch.UTC()
+	}
+	if len(p.opts.Labels) > 0 {
+		labels := maps.Clone(spec.Image.Labels)
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		maps.Copy(labels, p.opts.Labels)
+		spec.Image.Labels = labels
+	}
+	spec.Annotations = p.opts.Annotations
+	if b := p.Base.spec; b.FromResolved != "" && b.FromDigest != "" {
+		spec.BaseName, spec.BaseDigest = b.FromResolved, b.FromDigest
 	}
 	for _, s := range p.Sources {
 		if s.Commit == "" {

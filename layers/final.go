@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,6 +73,12 @@ type FinalSpec struct {
 	// source's layers are dated by its own commit.
 	SourceDateEpoch *time.Time
 	Container       string // working container name prefix
+	// Annotations are added to the manifest (and the key).
+	Annotations map[string]string
+	// BaseName and BaseDigest name the registry image the base was built
+	// on, for the manifest's org.opencontainers.image.base.* annotations
+	// ("" when base.from is not a registry image).
+	BaseName, BaseDigest string
 }
 
 // epoch is the date of a source's layers and the clamp of their file times.
@@ -166,13 +173,14 @@ func (s *FinalSpec) Key() string {
 		keys = append(keys, l.Key)
 	}
 	return hashDoc(struct {
-		Version int           `json:"version"`
-		Name    string        `json:"name"`
-		Base    string        `json:"base"`
-		Layers  []string      `json:"layers"`
-		Image   recipes.Image `json:"image"`
-		Epoch   int64         `json:"epoch"`
-	}{finalKeyVersion, s.Name, s.BaseID, keys, s.Image, s.Epoch.Unix()})
+		Version int               `json:"version"`
+		Name    string            `json:"name"`
+		Base    string            `json:"base"`
+		Layers  []string          `json:"layers"`
+		Image   recipes.Image     `json:"image"`
+		Epoch   int64             `json:"epoch"`
+		Notes   map[string]string `json:"annotations,omitempty"`
+	}{finalKeyVersion, s.Name, s.BaseID, keys, s.Image, s.Epoch.Unix(), s.Annotations})
 }
 
 // Labels returns the provenance labels of the final image.
@@ -397,8 +405,21 @@ func (s *FinalSpec) composition(out []Layer) composition {
 	return composition{
 		base: s.BaseID, layers: out, created: s.Epoch,
 		edit:  applyImage(s.Image, labels),
-		notes: map[string]string{LabelFinalKey: labels[LabelFinalKey]},
+		notes: s.notes(labels[LabelFinalKey]),
 	}
+}
+
+// notes are the manifest's annotations: the base image (OCI's base.name
+// and base.digest), the user's, and the final key.
+func (s *FinalSpec) notes(key string) map[string]string {
+	out := map[string]string{}
+	if s.BaseName != "" {
+		out[v1.AnnotationBaseImageName] = s.BaseName
+		out[v1.AnnotationBaseImageDigest] = s.BaseDigest
+	}
+	maps.Copy(out, s.Annotations)
+	out[LabelFinalKey] = key
+	return out
 }
 
 // describe sets the source, date and history entry of l, a layer of src

@@ -254,3 +254,20 @@ func gitRepo(t *testing.T, files, links map[string]string) string {
 	}
 	return dir
 }
+
+func TestFinalNotes(t *testing.T) {
+	s := &FinalSpec{Annotations: map[string]string{"team": "web", LabelFinalKey: "forged"}}
+	got := s.notes("k1")
+	if got[LabelFinalKey] != "k1" || got["team"] != "web" || len(got) != 2 {
+		t.Errorf("notes without a registry base: %v", got)
+	}
+	s.BaseName, s.BaseDigest = "quay.io/fedora/fedora:43", "sha256:abcd"
+	got = s.notes("k1")
+	if got["org.opencontainers.image.base.name"] != "quay.io/fedora/fedora:43" || got["org.opencontainers.image.base.digest"] != "sha256:abcd" {
+		t.Errorf("notes with a registry base: %v", got)
+	}
+	plain := (&FinalSpec{Name: "x"}).Key()
+	if k := (&FinalSpec{Name: "x", Annotations: map[string]string{"a": "b"}}).Key(); k == plain {
+		t.Errorf("an annotation does not change the final key")
+	}
+}

@@ -20,7 +20,7 @@ func buildCommand() *cli.Command {
 			&cli.BoolFlag{Name: "push", Usage: "push the image to the recipe's push.repository with the profile's tags, --tag and push.immutable_tag; stdout then lists REPOSITORY@DIGEST per tag", EnvVars: []string{"STRATA_PUSH"}},
 			&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "push with this `TAG` too (repeatable)"},
 			&cli.StringFlag{Name: "digestfile", Usage: "with --push, write the pushed manifest's digest to `FILE`"},
-		}, append(sourceFlags(), registryFlags()...)...),
+		}, append(append(sourceFlags(), imageFlags()...), registryFlags()...)...),
 		Action: func(c *cli.Context) error {
 			r, err := recipeArg(c)
 			if err != nil {

@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -104,6 +106,54 @@ func sourceFlags() []cli.Flag {
 	}
 }
 
+// imageFlags set what the final image carries beyond the recipe, as
+// buildah's --label and --annotation do; both count in the final key.
+func imageFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.GenericFlag{Name: "label", Value: &keyValues{flag: "--label"}, Usage: "add the image label `KEY=VALUE` (repeatable; over the recipe's image.labels)"},
+		&cli.GenericFlag{Name: "annotation", Value: &keyValues{flag: "--annotation"}, Usage: "add the manifest annotation `KEY=VALUE` (repeatable)"},
+	}
+}
+
+// keyValues is a repeatable KEY=VALUE flag; a value may hold commas.
+type keyValues struct {
+	flag string
+	m    map[string]string
+}
+
+func (kv *keyValues) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("invalid %s %q: want KEY=VALUE", kv.flag, s)
+	}
+	if kv.m == nil {
+		kv.m = map[string]string{}
+	}
+	kv.m[k] = v
+	return nil
+}
+
+func (kv *keyValues) String() string {
+	if kv == nil || len(kv.m) == 0 {
+		return ""
+	}
+	var out []string
+	for k, v := range kv.m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+// keyValuesOf returns the map of a keyValues flag (nil when not given or
+// not defined on the command).
+func keyValuesOf(c *cli.Context, name string) map[string]string {
+	if kv, ok := c.Generic(name).(*keyValues); ok {
+		return kv.m
+	}
+	return nil
+}
+
 // planOptions reads the source flags. The https token comes from
 // STRATA_GIT_TOKEN or GITHUB_TOKEN only, never from a flag, so that it
 // stays out of process listings and shell history.
@@ -133,14 +183,16 @@ func planOptions(c *cli.Context) (build.PlanOptions, error) {
 		token = os.Getenv("GITHUB_TOKEN")
 	}
 	return build.PlanOptions{
-		Profile:  c.String("profile"),
-		Branch:   c.String("branch"),
-		Offline:  c.Bool("offline"),
-		Epoch:    epoch,
-		Registry: reg,
-		Cache:    c.String("cache"),
-		Refresh:  c.Bool("refresh"),
-		CacheDir: filepath.Join(base, "strata"),
+		Profile:     c.String("profile"),
+		Branch:      c.String("branch"),
+		Offline:     c.Bool("offline"),
+		Epoch:       epoch,
+		Registry:    reg,
+		Cache:       c.String("cache"),
+		Refresh:     c.Bool("refresh"),
+		CacheDir:    filepath.Join(base, "strata"),
+		Labels:      keyValuesOf(c, "label"),
+		Annotations: keyValuesOf(c, "annotation"),
 		Git: gitsrc.Options{
 			CacheDir:   cache,
 			Token:      token,

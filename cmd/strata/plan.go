@@ -18,7 +18,7 @@ func planCommand() *cli.Command {
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "output format: text or json", EnvVars: []string{"STRATA_FORMAT"}},
 			&cli.BoolFlag{Name: "no-cache-check", Usage: "do not look for cached images (neither the store nor the registry)"},
 			&cli.BoolFlag{Name: "explain", Usage: "show the document the base key hashes"},
-		}, append(sourceFlags(), registryFlags()...)...),
+		}, append(append(sourceFlags(), imageFlags()...), registryFlags()...)...),
 		Action: func(c *cli.Context) error {
 			format := c.String("format")
 			if format != "text" && format != "json" {

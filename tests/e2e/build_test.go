@@ -403,3 +403,33 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 }
+
+// TestLabelsAndAnnotations: --label goes into the image's labels (a value
+// may hold commas), --annotation into its manifest; both are in the final
+// key: the same flags again reuse the image, none make another.
+func TestLabelsAndAnnotations(t *testing.T) {
+	s := newStore(t)
+	rec := writeRecipe(t, recipe("labelled", "demo-hello"))
+	plain := mustBuild(t, s, nil, rec)
+	flags := []string{rec, "--label", "team=web,api", "--label", "tier=1", "--annotation", "org.example.ticket=OPS-7"}
+	labelled := mustBuild(t, s, nil, flags...)
+	if labelled == plain {
+		t.Fatalf("--label and --annotation did not change the image")
+	}
+	ref := "containers-storage:[overlay@" + s.root + "+" + s.runroot + "]localhost/labelled:latest"
+	var cfg struct{ Labels map[string]string }
+	if err := json.Unmarshal([]byte(tool(t, "skopeo", "inspect", ref)), &cfg); err != nil || cfg.Labels["team"] != "web,api" || cfg.Labels["tier"] != "1" {
+		t.Errorf("labels %v (%v), want team=web,api and tier=1", cfg.Labels, err)
+	}
+	var m struct{ Annotations map[string]string }
+	if err := json.Unmarshal([]byte(tool(t, "skopeo", "inspect", "--raw", ref)), &m); err != nil || m.Annotations["org.example.ticket"] != "OPS-7" {
+		t.Errorf("manifest annotations %v (%v), want org.example.ticket=OPS-7", m.Annotations, err)
+	}
+	r := strata(t, s, nil, append([]string{"build"}, flags...)...)
+	if r.code != 0 || strings.TrimSpace(r.stdout) != labelled || !strings.Contains(r.stderr, "nothing changed") {
+		t.Errorf("the same flags again: exit %d, %s (want %s, nothing changed)\n%s", r.code, r.stdout, labelled, r.stderr)
+	}
+	if r := strata(t, s, nil, "build", rec, "--label", "novalue"); r.code != 2 || !strings.Contains(r.stderr, `invalid --label "novalue": want KEY=VALUE`) {
+		t.Errorf("a label without =: exit %d\n%s", r.code, r.stderr)
+	}
+}
