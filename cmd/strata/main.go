@@ -14,9 +14,11 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/build"
 	"github.com/strata-build/strata/internal/stores"
 	"github.com/strata-build/strata/recipes"
+	"github.com/urfave/cli/v2"
 	"go.podman.io/buildah"
 	"go.podman.io/buildah/define"
 	"golang.org/x/sys/unix"
@@ -44,7 +46,23 @@ func main() {
 	stopProfile()
 	interrupted := ctx.Err() != nil
 	stop()
-	os.Exit(report(err, interrupted, os.Stderr))
+	os.Exit(reportTo(app, err, interrupted, os.Stderr))
+}
+
+// reportTo reports err as report does, but as the last JSON event on
+// stderr when the app logs JSON (--log-format json), so that every line
+// of stderr parses: {"level":"error","msg":"…","exit_code":N,…}.
+func reportTo(app *cli.App, err error, interrupted bool, stderr io.Writer) int {
+	log, ok := app.Metadata["logger"].(*logrus.Logger)
+	if err == nil || !ok {
+		return report(err, interrupted, stderr)
+	}
+	if _, isJSON := log.Formatter.(*logrus.JSONFormatter); !isJSON {
+		return report(err, interrupted, stderr)
+	}
+	code := report(err, interrupted, io.Discard)
+	log.WithField("exit_code", code).Error(err.Error())
+	return code
 }
 
 // dieWithParent is for buildah's process that runs the OCI runtime for

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -31,7 +32,7 @@ func runApp(t *testing.T, args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
 	app := newApp(&out, &errb)
 	err := app.RunContext(context.Background(), interspersed(app, append([]string{"strata"}, args...)))
-	code := report(err, false, &errb)
+	code := reportTo(app, err, false, &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -218,6 +219,26 @@ func TestInterspersed(t *testing.T) {
 		got := strings.Join(interspersed(app, args)[1:], " ")
 		if got != tt.want {
 			t.Errorf("%q: got %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestJSONErrorEvent(t *testing.T) {
+	_, errOut, code := runApp(t, "--log-format", "json", "validate", "/nonexistent/recipe.yaml")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	var ev struct {
+		Level, Msg string
+		Exit       int `json:"exit_code"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &ev); err != nil || ev.Level != "error" || ev.Exit != 2 || !strings.Contains(ev.Msg, "/nonexistent/recipe.yaml") {
+		t.Errorf("last stderr line %q (%v): want an error event with exit_code 2 naming the file", lines[len(lines)-1], err)
+	}
+	for _, l := range lines {
+		if !json.Valid([]byte(l)) {
+			t.Errorf("stderr line is not JSON: %q", l)
 		}
 	}
 }
