@@ -79,6 +79,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "signature-policy", Usage: "signature policy `FILE` for every image pulled (default: containers/image's lookup: $CONTAINERS_POLICY_JSON, ~/.config/containers/policy.json, /etc/containers/policy.json)", EnvVars: []string{"STRATA_SIGNATURE_POLICY"}},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: error, warn, info or debug", EnvVars: []string{"STRATA_LOG_LEVEL"}},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json", EnvVars: []string{"STRATA_LOG_FORMAT"}},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors on stderr: no progress, no dnf or copy output (stdout is unchanged)", EnvVars: []string{"STRATA_QUIET"}},
 	}
 }
 
@@ -97,6 +98,9 @@ func setupLogging(c *cli.Context) error {
 	level, err := logrus.ParseLevel(c.String("log-level"))
 	if err != nil {
 		return fmt.Errorf("%w: invalid --log-level %q: want error, warn, info or debug", build.ErrUsage, c.String("log-level"))
+	}
+	if c.Bool("quiet") {
+		level = logrus.ErrorLevel
 	}
 	log := logrus.New()
 	log.SetOutput(c.App.ErrWriter)
@@ -154,6 +158,9 @@ func (textFormatter) Format(e *logrus.Entry) ([]byte, error) {
 // is, or, with --log-format json, one JSON event per line (field
 // "output"), so that stderr stays one JSON object per line.
 func progress(c *cli.Context) io.Writer {
+	if c.Bool("quiet") {
+		return io.Discard
+	}
 	if c.String("log-format") != "json" {
 		return c.App.ErrWriter
 	}

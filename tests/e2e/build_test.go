@@ -433,3 +433,15 @@ func TestLabelsAndAnnotations(t *testing.T) {
 		t.Errorf("a label without =: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestQuiet: -q (before or after the command) leaves stderr empty on a
+// cold build, dnf's output included; stdout still has the image ID.
+func TestQuiet(t *testing.T) {
+	rec := writeRecipe(t, recipe("quiet", "demo-hello"))
+	for _, args := range [][]string{{"-q", "build", rec}, {"build", rec, "-q"}} {
+		r := strata(t, newStore(t), nil, args...)
+		if r.code != 0 || r.stderr != "" || !digestRE.MatchString("sha256:"+strings.TrimSpace(r.stdout)) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q: want only the image ID", args, r.code, r.stdout, r.stderr)
+		}
+	}
+}
