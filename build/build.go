@@ -16,19 +16,22 @@ import (
 	"github.com/strata-build/strata/internal/stores"
 	"github.com/strata-build/strata/layers"
 	"github.com/strata-build/strata/recipes"
+	"go.podman.io/buildah/define"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/storage"
 )
 
 // Options configure one build.
 type Options struct {
-	Recipe   *recipes.Recipe
-	Output   string // --output; "" for the local store, tagged with the profile's tags
-	IIDFile  string // --iidfile
-	Store    stores.Options
-	Runtime  string // --runtime; "" for runc
-	Log      *logrus.Logger
-	Progress io.Writer // where dnf and run steps print (stderr)
+	Recipe  *recipes.Recipe
+	Output  string // --output; "" for the local store, tagged with the profile's tags
+	IIDFile string // --iidfile
+	Store   stores.Options
+	Runtime string // --runtime; "" for containers.conf's (engine.runtime), else runc or crun
+	// Isolation is --isolation: "oci" (default) or "chroot".
+	Isolation string
+	Log       *logrus.Logger
+	Progress  io.Writer // where dnf and run steps print (stderr)
 	PlanOptions
 	// Push sends the image to the recipe's push.repository with the
 	// profile's tags, Tags and the immutable tag.
@@ -96,7 +99,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	var runtime string
-	if r.InstallMode() == recipes.InstallContainer || hasInstall(r) {
+	isolation, err := parseIsolation(opts.Isolation)
+	if err != nil {
+		return nil, err
+	}
+	if (r.InstallMode() == recipes.InstallContainer || hasInstall(r)) && isolation == define.IsolationOCI {
 		if runtime, err = stores.Runtime(opts.Runtime); err != nil {
 			return nil, err
 		}
@@ -140,7 +147,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	env := &layers.Env{
 		Store: store, Log: log, Output: progress, PolicyPath: policy, Runtime: runtime,
-		SystemContext: sys, Epoch: opts.Epoch,
+		Isolation: isolation, SystemContext: sys, Epoch: opts.Epoch,
 	}
 
 	res := &Result{BaseKey: plan.Base.Key, Destination: dest.String()}
@@ -382,6 +389,22 @@ func nameImage(store storage.Store, id string, names []string) error {
 		return fmt.Errorf("tagging image %s: %w", short(id), err)
 	}
 	return nil
+}
+
+// parseIsolation reads --isolation (or BUILDAH_ISOLATION): oci, the
+// default, runs steps with an OCI runtime in their own namespaces; chroot
+// runs them chrooted, where a runtime cannot run (an unprivileged
+// container, a CI job in a container).
+func parseIsolation(s string) (define.Isolation, error) {
+	switch s {
+	case "", "oci", "default", "rootless":
+		// (buildah's "rootless" is oci for an unprivileged user, which
+		// strata sets up itself)
+		return define.IsolationOCI, nil
+	case "chroot":
+		return define.IsolationChroot, nil
+	}
+	return 0, fmt.Errorf("%w: invalid --isolation %q: want oci or chroot (or rootless, the same as oci)", ErrUsage, s)
 }
 
 func hasInstall(r *recipes.Recipe) bool {

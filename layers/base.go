@@ -34,11 +34,14 @@ const (
 
 // Env is what assembling a layer needs from its caller.
 type Env struct {
-	Store         *stores.Store
-	Log           *logrus.Logger // progress and decisions
-	Output        io.Writer      // the output of dnf and of run steps
-	PolicyPath    string
-	Runtime       string // OCI runtime path (runc)
+	Store      *stores.Store
+	Log        *logrus.Logger // progress and decisions
+	Output     io.Writer      // the output of dnf and of run steps
+	PolicyPath string
+	Runtime    string // OCI runtime path (runc); "" with chroot isolation
+	// Isolation of run steps (dnf in container mode, install commands):
+	// buildah's oci (the default: Runtime in its namespaces) or chroot.
+	Isolation     define.Isolation
 	SystemContext *types.SystemContext
 	// Epoch, when set (SOURCE_DATE_EPOCH), dates the image and clamps file
 	// times; otherwise the base is dated by its newest package build time.
@@ -116,7 +119,7 @@ func (e *Env) BuilderOptions(from, container string) (buildah.BuilderOptions, er
 		SignaturePolicyPath: e.PolicyPath,
 		SystemContext:       e.SystemContext,
 		ReportWriter:        e.Output,
-		Isolation:           define.IsolationOCI,
+		Isolation:           e.isolation(),
 		Capabilities:        caps,
 		CommonBuildOpts:     &define.CommonBuildOptions{Ulimit: stores.Ulimits()},
 		Format:              define.OCIv1ImageManifest,
@@ -124,6 +127,23 @@ func (e *Env) BuilderOptions(from, container string) (buildah.BuilderOptions, er
 		NetworkInterface:    noNetworks{},
 		ConfigureNetwork:    define.NetworkDisabled,
 	}, nil
+}
+
+// isolation is the isolation of run steps: oci unless chroot was asked for.
+func (e *Env) isolation() define.Isolation {
+	if e.Isolation == define.IsolationChroot {
+		return define.IsolationChroot
+	}
+	return define.IsolationOCI
+}
+
+// checkRunner says what is missing to run a step: an OCI runtime, unless
+// the isolation is chroot.
+func (e *Env) checkRunner(what string) error {
+	if e.isolation() == define.IsolationOCI && e.Runtime == "" {
+		return fmt.Errorf("no OCI runtime configured for %s", what)
+	}
+	return nil
 }
 
 // BuildBase installs spec's packages over spec.From and commits the result

@@ -23,8 +23,8 @@ type inContainer struct{}
 const containerReposDir = "/run/strata/repos.d"
 
 func (inContainer) Install(ctx context.Context, w *Work, pkgs []string) error {
-	if w.Env.Runtime == "" {
-		return fmt.Errorf("no OCI runtime configured for base.install: container")
+	if err := w.Env.checkRunner("base.install: container"); err != nil {
+		return err
 	}
 	if w.Root != "" && !hasDNF(w.Root) {
 		return fmt.Errorf("base.from has no dnf (no /usr/bin/dnf in the image): base.install: container runs dnf inside base.from; use an image with dnf, or base.install: installroot")
@@ -52,7 +52,7 @@ func (inContainer) Install(ctx context.Context, w *Work, pkgs []string) error {
 	t := &tail{}
 	run := func(cmd []string) error {
 		return w.Builder.Run(cmd, buildah.RunOptions{
-			Isolation: define.IsolationOCI,
+			Isolation: w.Env.isolation(),
 			Runtime:   w.Env.Runtime,
 			Mounts:    mounts,
 			Env:       []string{"LC_ALL=C.UTF-8", "SOURCE_DATE_EPOCH=" + strconv.FormatInt(w.installEpoch(), 10)},

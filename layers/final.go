@@ -473,8 +473,8 @@ func layersJSON(list []Layer) []byte {
 // remove. await, when not nil, is called before each checkout over the
 // base (see installs.awaitCheckout). It returns the diff and its diff ID.
 func runInstall(ctx context.Context, env *Env, spec *FinalSpec, src Source, working *[]string, await func(ctx context.Context, src, o Source) error) (io.ReadCloser, digest.Digest, error) {
-	if env.Runtime == "" {
-		return nil, "", fmt.Errorf("no OCI runtime configured for the install command of source %q", src.Name)
+	if err := env.checkRunner(fmt.Sprintf("the install command of source %q", src.Name)); err != nil {
+		return nil, "", err
 	}
 	base, err := env.Store.Image(spec.BaseID)
 	if err != nil {
@@ -567,7 +567,7 @@ func runStep(ctx context.Context, env *Env, spec *FinalSpec, b *buildah.Builder,
 	ns := define.NamespaceOptions{{Name: "network", Host: spec.Network == "host"}}
 	t := &tail{}
 	err := b.Run(src.Install, buildah.RunOptions{
-		Isolation:        define.IsolationOCI,
+		Isolation:        env.isolation(),
 		Runtime:          env.Runtime,
 		WorkingDir:       src.Path,
 		User:             "0:0", // installs write system directories whatever image.user is

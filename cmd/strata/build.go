@@ -15,7 +15,8 @@ func buildCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the image: containers-storage:NAME[:TAG] (default: the local store, named after the recipe), oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE", EnvVars: []string{"STRATA_OUTPUT"}},
 			&cli.StringFlag{Name: "iidfile", Usage: "write the image ID to `FILE`"},
-			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime for run steps (default runc)", EnvVars: []string{"STRATA_RUNTIME"}},
+			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime for run steps (default: containers.conf's engine.runtime, else crun or runc, as podman picks it)", EnvVars: []string{"STRATA_RUNTIME", "BUILDAH_RUNTIME"}},
+			&cli.StringFlag{Name: "isolation", Value: "oci", Usage: "isolation of run steps (dnf in container mode, install commands): oci (an OCI runtime, own namespaces) or chroot (no runtime: for unprivileged containers and CI jobs in containers)", EnvVars: []string{"STRATA_ISOLATION", "BUILDAH_ISOLATION"}},
 			&cli.StringFlag{Name: "network", Value: "none", Usage: "network of the sources' install commands: none or host", EnvVars: []string{"STRATA_NETWORK"}},
 			&cli.BoolFlag{Name: "push", Usage: "push the image to the recipe's push.repository with the profile's tags, --tag and push.immutable_tag; stdout then lists REPOSITORY@DIGEST per tag", EnvVars: []string{"STRATA_PUSH"}},
 			&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "push with this `TAG` too (repeatable)"},
@@ -49,6 +50,7 @@ func buildCommand() *cli.Command {
 				IIDFile:     c.String("iidfile"),
 				Store:       storeOptions(c),
 				Runtime:     c.String("runtime"),
+				Isolation:   c.String("isolation"),
 				Log:         logger(c),
 				Progress:    progress(c),
 				PlanOptions: popts,

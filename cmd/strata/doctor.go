@@ -23,7 +23,7 @@ func doctorCommand() *cli.Command {
 			"storage, registries and signature policy configuration in effect. No container network backend " +
 			"(netavark, CNI) is needed. Exit 0 when a build can run, 1 when not.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime to check (default runc)", EnvVars: []string{"STRATA_RUNTIME"}},
+			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime to check (default: containers.conf's engine.runtime, else crun or runc)", EnvVars: []string{"STRATA_RUNTIME", "BUILDAH_RUNTIME"}},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "output format: text or json", EnvVars: []string{"STRATA_FORMAT"}},
 		},
 		Action: func(c *cli.Context) error {

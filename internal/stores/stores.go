@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/sirupsen/logrus"
+	"go.podman.io/common/pkg/config"
 	"go.podman.io/image/v5/signature"
 	"go.podman.io/storage"
 	graphdriver "go.podman.io/storage/drivers"
@@ -207,10 +208,21 @@ func PolicyError(err error, path, image string) error {
 }
 
 // Ulimits returns buildah ulimit settings that fit this process's own hard
-// limits (buildah asks for more than an unprivileged root may have).
+// limits (buildah asks for more than an unprivileged root may have), after
+// containers.conf's default_ulimits.
 func Ulimits() []string {
-	var out []string
+	var out, set []string
+	if conf, err := config.Default(); err == nil {
+		// containers.conf's default_ulimits, as podman applies them.
+		for _, u := range conf.Containers.DefaultUlimits.Get() {
+			name, _, _ := strings.Cut(u, "=")
+			out, set = append(out, u), append(set, name)
+		}
+	}
 	for name, res := range map[string]int{"nofile": unix.RLIMIT_NOFILE, "nproc": unix.RLIMIT_NPROC} {
+		if slices.Contains(set, name) {
+			continue
+		}
 		var rl unix.Rlimit
 		if err := unix.Getrlimit(res, &rl); err != nil {
 			continue
@@ -220,14 +232,29 @@ func Ulimits() []string {
 	return out
 }
 
-// Runtime finds the OCI runtime by name or path (default runc).
+// Runtime finds the OCI runtime by name or path; without one, the one
+// containers.conf names (engine.runtime, at the paths of its
+// engine.runtimes), as podman picks it: when the files set none, the first
+// of crun and runc installed.
 func Runtime(name string) (string, error) {
+	var paths []string
+	from := "--runtime"
 	if name == "" {
-		name = "runc"
+		if conf, err := config.Default(); err == nil && conf.Engine.OCIRuntime != "" {
+			name, paths, from = conf.Engine.OCIRuntime, conf.Engine.OCIRuntimes[conf.Engine.OCIRuntime], "containers.conf (engine.runtime)"
+		}
+	}
+	if name == "" {
+		name, from = "runc", "the default"
+	}
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
 	}
 	p, err := exec.LookPath(name)
 	if err != nil {
-		return "", fmt.Errorf("OCI runtime %q not found: install it (apt-get install runc, or dnf install runc) or pass --runtime: %w", name, err)
+		return "", fmt.Errorf("OCI runtime %q (from %s) not found: install it (apt-get install runc, or dnf install runc), pass --runtime, or --isolation chroot: %w", name, from, err)
 	}
 	return p, nil
 }

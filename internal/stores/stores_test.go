@@ -48,7 +48,7 @@ func TestUlimitsFitHardLimits(t *testing.T) {
 
 func TestRuntimeMissing(t *testing.T) {
 	_, err := Runtime("no-such-runtime-xyz")
-	if err == nil || !strings.Contains(err.Error(), `OCI runtime "no-such-runtime-xyz" not found: install it`) {
+	if err == nil || !strings.Contains(err.Error(), `OCI runtime "no-such-runtime-xyz" (from --runtime) not found: install it`) {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -353,7 +353,7 @@ func TestContainerModeNeedsRuntime(t *testing.T) {
 	s := newStore(t)
 	rec := writeRecipe(t, "name: rt\nbase:\n  from: oci-archive:/nonexistent.tar\n  install: container\n  packages: [demo-hello]\n")
 	r := strata(t, s, nil, "build", "--runtime", "no-such-runtime", rec)
-	if r.code != 1 || !strings.Contains(r.stderr, `OCI runtime "no-such-runtime" not found: install it`) {
+	if r.code != 1 || !strings.Contains(r.stderr, `OCI runtime "no-such-runtime" (from --runtime) not found: install it`) {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
 	if _, err := os.Stat(s.root); err == nil {
@@ -443,5 +443,74 @@ func TestQuiet(t *testing.T) {
 		if r.code != 0 || r.stderr != "" || !digestRE.MatchString("sha256:"+strings.TrimSpace(r.stdout)) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q: want only the image ID", args, r.code, r.stdout, r.stderr)
 		}
+	}
+}
+
+// TestIsolationChroot: --isolation chroot (or BUILDAH_ISOLATION=chroot)
+// runs the install commands without an OCI runtime, and the image is the
+// one the default isolation makes.
+func TestIsolationChroot(t *testing.T) {
+	p := newProject(t, filepath.Join(t.TempDir(), "webapp"))
+	rec := sourcesRecipe(t, p.repo.Dir)
+	oci := mustBuild(t, newStore(t), cacheEnv(t), rec)
+	// No runc on the PATH: chroot isolation must not need it.
+	noRuntime := t.TempDir()
+	for _, tool := range []string{"dnf", "rpm", "newuidmap", "newgidmap"} {
+		if p, err := exec.LookPath(tool); err == nil {
+			_ = os.Symlink(p, filepath.Join(noRuntime, tool))
+		}
+	}
+	for _, how := range [][]string{{"--isolation", "chroot"}, {"env"}} {
+		env := append(cacheEnv(t), "PATH="+noRuntime)
+		args := append([]string{"build", rec}, how...)
+		if how[0] == "env" {
+			env, args = append(env, "BUILDAH_ISOLATION=chroot"), []string{"build", rec}
+		}
+		s := newStore(t)
+		r := strata(t, s, env, args...)
+		if r.code != 0 {
+			t.Fatalf("%v: exit %d\n%s", how, r.code, r.stderr)
+		}
+		if got := strings.TrimSpace(r.stdout); got != oci {
+			t.Errorf("%v: image %s, the default isolation made %s", how, got, oci)
+		}
+		s.assertClean(t)
+	}
+	if r := strata(t, newStore(t), nil, "build", rec, "--isolation", "vm"); r.code != 2 || !strings.Contains(r.stderr, `invalid --isolation "vm": want oci or chroot`) {
+		t.Errorf("--isolation vm: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestRuntimeFromContainersConf: without --runtime, the OCI runtime is the
+// one containers.conf names (engine.runtime at its engine.runtimes path);
+// one that is not installed is named in the error with where it came from.
+func TestRuntimeFromContainersConf(t *testing.T) {
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		t.Skip("no runc")
+	}
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "called")
+	wrapper := filepath.Join(dir, "my-runtime")
+	if err := os.WriteFile(wrapper, []byte(fmt.Sprintf("#!/bin/sh\necho \"$@\" >> %s\nexec %s \"$@\"\n", marker, runc)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "containers.conf")
+	write := func(body string) {
+		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(fmt.Sprintf("[engine]\nruntime = \"mine\"\n\n[engine.runtimes]\nmine = [%q]\n", wrapper))
+	p := newProject(t, filepath.Join(t.TempDir(), "webapp"))
+	rec := sourcesRecipe(t, p.repo.Dir)
+	env := append(cacheEnv(t), "CONTAINERS_CONF="+conf)
+	mustBuild(t, newStore(t), env, rec)
+	if b, err := os.ReadFile(marker); err != nil || !strings.Contains(string(b), "create") && !strings.Contains(string(b), "run") {
+		t.Errorf("the runtime containers.conf names was not used (%v): %q", err, b)
+	}
+	write("[engine]\nruntime = \"nosuch-runtime\"\n")
+	if r := strata(t, newStore(t), env, "build", rec); r.code != 1 || !strings.Contains(r.stderr, `OCI runtime "nosuch-runtime" (from containers.conf (engine.runtime)) not found`) {
+		t.Errorf("a missing runtime: exit %d\n%s", r.code, r.stderr)
 	}
 }
