@@ -53,6 +53,7 @@ func interspersed(app *cli.App, args []string) []string {
 		return args
 	}
 	var global, flags, positional []string
+	trailing := ""
 	dashes := false
 	for i < len(args) {
 		a := args[i]
@@ -67,6 +68,11 @@ func interspersed(app *cli.App, args []string) []string {
 			n := flagLen(app.Flags, args, i)
 			global = append(global, args[i:i+n]...)
 			i += n
+		case i == len(args)-1 && takesValue(cmd.Flags, a):
+			// A value flag last, without its value: left last, for the
+			// parser to say so rather than take an argument as its value.
+			trailing = a
+			i++
 		default:
 			n := flagLen(cmd.Flags, args, i)
 			flags = append(flags, args[i:i+n]...)
@@ -79,7 +85,18 @@ func interspersed(app *cli.App, args []string) []string {
 	if dashes {
 		out = append(out, "--")
 	}
-	return append(out, positional...)
+	out = append(out, positional...)
+	if trailing != "" {
+		out = append(out, trailing)
+	}
+	return out
+}
+
+// takesValue says whether a names a flag of flags that takes a value and
+// does not carry it ("--profile", not "--profile=stg").
+func takesValue(flags []cli.Flag, a string) bool {
+	f, ok := lookup(flags, a).(cli.DocGenerationFlag)
+	return ok && f.TakesValue() && !strings.Contains(a, "=")
 }
 
 // isFlag says whether a looks like a flag ("-" alone is an argument).

@@ -211,6 +211,8 @@ func TestInterspersed(t *testing.T) {
 		{"deps a.spec --format json -- -odd.spec --x", "deps --format json -- a.spec -odd.spec --x"},
 		{"validate - --strict", "validate --strict -"},
 		{"frobnicate x --y", "frobnicate x --y"},
+		{"build r.yaml --profile", "build r.yaml --profile"},
+		{"build --profile", "build --profile"},
 		{"--version", "--version"},
 		{"", ""},
 	}
