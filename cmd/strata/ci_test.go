@@ -71,13 +71,13 @@ func TestCheckCommandLine(t *testing.T) {
 	app := newApp(io.Discard, io.Discard)
 	for line, ok := range map[string]bool{
 		`strata build --push --profile "$p" --digestfile digest recipe.yaml`: true,
-		`strata --log-format json build --push r.yaml`:                      true,
+		`strata --log-format json build --push r.yaml`:                       true,
 		`strata build r.yaml --tag v1 -q`:                                    true,
 		`strata cache prune --keep 3`:                                        true,
 		`strata build --pussh r.yaml`:                                        false,
 		`strata biuld r.yaml`:                                                false,
 		`strata build r.yaml --profile`:                                      false,
-		`strata --no-such-global build r.yaml`:                              false,
+		`strata --no-such-global build r.yaml`:                               false,
 		`strata cache prune --older 3d`:                                      false,
 	} {
 		if err := checkCommandLine(app, line); (err == nil) != ok {
