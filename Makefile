@@ -75,7 +75,7 @@ lint: $(GOLANGCI) ## go vet, golangci-lint, gofmt, go mod tidy must be clean (do
 	  if ! cmp -s go.mod /tmp/strata-go.mod.bak || ! cmp -s go.sum /tmp/strata-go.sum.bak; then \
 	  echo "go mod tidy changed go.mod/go.sum: commit the result"; exit 1; fi
 
-docs: ## regenerate docs/cli.md from the app
+docs: ## regenerate docs/cli.md, the man page docs/man/strata.1 and docs/completion/ from the app
 	$(GO) test ./cmd/strata -run TestCLIReference -update
 
 bench: build $(DNF_IMAGE) ## strata against buildah bud on generated fixtures: writes docs/benchmarks.md and .svg (root; BENCH_REPS, default 5)

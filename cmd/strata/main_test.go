@@ -143,6 +143,25 @@ func TestCLIReference(t *testing.T) {
 	if got, err := os.ReadFile(path); err != nil || string(got) != man {
 		t.Errorf("docs/man/strata.1 is stale (%v): run make docs", err)
 	}
+	// The completion scripts, as strata completion prints them.
+	for sh, file := range map[string]string{"bash": "strata.bash", "zsh": "_strata", "fish": "strata.fish"} {
+		out, _, code := runApp(t, "completion", sh)
+		if code != 0 || !strings.Contains(out, "strata") {
+			t.Fatalf("strata completion %s: exit %d: %q", sh, code, out)
+		}
+		path := filepath.Join("..", "..", "docs", "completion", file)
+		if *update {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := os.ReadFile(path); err != nil || string(got) != out {
+			t.Errorf("docs/completion/%s is stale (%v): run make docs", file, err)
+		}
+	}
 }
 
 // TestPlanPackitServiceOffline: the real deployment's example recipe is
