@@ -36,7 +36,13 @@ func cacheRepo(r *recipes.Recipe) string {
 	if r.Push.Cache != "" {
 		return r.Push.Cache
 	}
-	return r.Push.Repository
+	if r.Push.Repository == "" {
+		return ""
+	}
+	// A repository of its own, beside the image's: registries that list
+	// every tag (Quay, GHCR, Docker Hub) would show the base-KEY16 tags
+	// among the application's own.
+	return r.Push.Repository + "-cache"
 }
 
 // registryCache says whether the plan looks for bases in the registry:

@@ -175,7 +175,8 @@ type Push struct {
 	// Optional: the image repository, registry/name without a tag
 	// (quay.io/packit/packit-service).
 	Repository string `yaml:"repository,omitempty" json:"repository,omitempty"`
-	// Optional: the repository of shared base images (default Repository).
+	// Optional: the repository of shared base images (default: Repository
+	// with "-cache" appended, beside it).
 	Cache string `yaml:"cache,omitempty" json:"cache,omitempty"`
 	// Optional: a tag template pushed besides the profile's tags and never
 	// moved once pushed: {profile}, {branch}, {commit}, {commit7}, {date}

@@ -460,8 +460,17 @@ func TestIsolationChroot(t *testing.T) {
 			_ = os.Symlink(p, filepath.Join(noRuntime, tool))
 		}
 	}
+	// containers.conf's runtimes are found by absolute path: name none.
+	conf := filepath.Join(t.TempDir(), "containers.conf")
+	if err := os.WriteFile(conf, []byte("[engine]\nruntime = \"runc\"\n\n[engine.runtimes]\nrunc = [\"/nonexistent/runc\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noRunc := append(cacheEnv(t), "PATH="+noRuntime, "CONTAINERS_CONF="+conf)
+	if r := strata(t, newStore(t), noRunc, "build", rec); r.code != 1 || !strings.Contains(r.stderr, `OCI runtime "runc"`) {
+		t.Fatalf("without a runtime the default isolation should fail: exit %d\n%s", r.code, r.stderr)
+	}
 	for _, how := range [][]string{{"--isolation", "chroot"}, {"env"}} {
-		env := append(cacheEnv(t), "PATH="+noRuntime)
+		env := slices.Clone(noRunc)
 		args := append([]string{"build", rec}, how...)
 		if how[0] == "env" {
 			env, args = append(env, "BUILDAH_ISOLATION=chroot"), []string{"build", rec}

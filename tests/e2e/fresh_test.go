@@ -33,7 +33,13 @@ func TestDoctor(t *testing.T) {
 			}
 		}
 	}
-	r = strata(t, s, []string{"PATH=" + bin}, "doctor")
+	// (containers.conf's engine.runtimes list absolute paths, which are
+	// found without PATH, as podman finds them: name one that is not.)
+	conf := filepath.Join(t.TempDir(), "containers.conf")
+	if err := os.WriteFile(conf, []byte("[engine]\nruntime = \"runc\"\n\n[engine.runtimes]\nrunc = [\"/nonexistent/runc\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = strata(t, s, []string{"PATH=" + bin, "CONTAINERS_CONF=" + conf}, "doctor")
 	if r.code != 1 || !strings.Contains(r.stdout, "FAIL  runtime") || !strings.Contains(r.stdout, "apt-get install runc") {
 		t.Errorf("doctor without runc: exit %d, want 1 and the runtime named with its fix\n%s%s", r.code, r.stdout, r.stderr)
 	}

@@ -37,6 +37,18 @@ func (r *registry) exists(t *testing.T, repoTag string) bool {
 	return err == nil
 }
 
+// tags lists the tags of a repository, as skopeo list-tags reads them.
+func (r *registry) tags(t *testing.T, repo string) []string {
+	t.Helper()
+	var list struct{ Tags []string }
+	out := tool(t, "skopeo", append(append([]string{"list-tags"}, r.skopeoFlags()...), "docker://"+r.Host+"/"+repo)...)
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("skopeo list-tags %s: %v\n%s", repo, err, out)
+	}
+	slices.Sort(list.Tags)
+	return list.Tags
+}
+
 // regManifest is what a test reads of an image manifest.
 type regManifest struct {
 	Config struct{ Digest string }
@@ -94,6 +106,14 @@ func TestPush(t *testing.T) {
 		if got := reg.Digest(t, "e2e/webapp:"+tag); got != digest {
 			t.Errorf("tag %s is %s, want %s", tag, got, digest)
 		}
+	}
+	// The shared base went to a repository of its own beside the image's
+	// (push.cache's default): the image's tag list is the profile's.
+	if got, want := reg.tags(t, "e2e/webapp"), sorted(tags); !slices.Equal(got, want) {
+		t.Errorf("tags of e2e/webapp: %v, want only %v", got, want)
+	}
+	if cached := reg.tags(t, "e2e/webapp-cache"); len(cached) == 0 || !strings.HasPrefix(cached[0], "base-") {
+		t.Errorf("tags of e2e/webapp-cache: %v, want the base-KEY16 tags", cached)
 	}
 
 	// Pulled back by buildah into another store, the image runs.
