@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -498,5 +499,36 @@ func TestPushTransports(t *testing.T) {
 		return strings.Join(strings.Fields(l), " ") == "example.com/team/named:copy "+id[:12]
 	}) {
 		t.Errorf("buildah images after push containers-storage: lacks example.com/team/named:copy:\n%s", out)
+	}
+}
+
+// TestProgressBars: on a terminal, containers/image draws its progress
+// bars; piped, it prints one plain line per blob.
+func TestProgressBars(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("no script(1)")
+	}
+	s := newStore(t)
+	id := mustBuild(t, s, nil, writeRecipe(t, recipe("bars", "demo-hello")))
+	dir := t.TempDir()
+	var quoted []string
+	for _, a := range append([]string{strataBin}, s.flags()...) {
+		quoted = append(quoted, "'"+a+"'")
+	}
+	typescript := filepath.Join(dir, "typescript")
+	cmd := exec.Command("script", "-qec", fmt.Sprintf("stty cols 120 rows 40; %s push %s oci-archive:%s", strings.Join(quoted, " "), id, filepath.Join(dir, "tty.tar")), typescript)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("push on a terminal: %v\n%s", err, out)
+	}
+	tty, err := os.ReadFile(typescript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(tty), "\x1b[") || !regexp.MustCompile(`Copying blob [0-9a-f]{12} done`).Match(tty) {
+		t.Errorf("no progress bars on a terminal:\n%q", tty)
+	}
+	r := strata(t, s, nil, "push", id, "oci-archive:"+filepath.Join(dir, "piped.tar"))
+	if r.code != 0 || strings.Contains(r.stderr, "\x1b[") || !regexp.MustCompile(`(?m)^Copying blob sha256:[0-9a-f]{64}$`).MatchString(r.stderr) {
+		t.Errorf("piped: exit %d, want plain lines:\n%q", r.code, r.stderr)
 	}
 }
