@@ -18,12 +18,13 @@ if [ -n "$user" ]; then
 	install -m 0755 "$bin" "$dir/e2e.test"
 	install -m 0755 "$strata" "$dir/strata"
 	install -m 0644 "$image" "$dir/debian-dnf.tar"
+	cp -r ../../docs/ci "$dir/ci" && chmod -R a+rX "$dir/ci"
 	chmod 0755 "$dir"
 	xdg=/tmp/strata-xdg-$uid
 	mkdir -p "$xdg" && chown "$user" "$xdg" && chmod 0700 "$xdg"
 	cd "$dir" || exit 1
 	runuser -u "$user" -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		HOME="$home" LANG=C.UTF-8 XDG_RUNTIME_DIR="$xdg" STRATA_BIN="$dir/strata" STRATA_DNF_IMAGE="$dir/debian-dnf.tar" \
+		HOME="$home" LANG=C.UTF-8 XDG_RUNTIME_DIR="$xdg" STRATA_BIN="$dir/strata" STRATA_DNF_IMAGE="$dir/debian-dnf.tar" STRATA_CI_DIR="$dir/ci" \
 		"$dir/e2e.test" -test.v -test.count=1 -test.timeout 20m "$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	who=rootless
