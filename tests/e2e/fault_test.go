@@ -149,9 +149,9 @@ func TestKilledInstall(t *testing.T) {
 func TestKilledDnf(t *testing.T) {
 	s := newStore(t)
 	startKilled(t, s, nil, func(stderr string) bool {
-		return strings.Contains(stderr, "Running scriptlet: fixture-slow") && running("sleep 120")
+		return strings.Contains(stderr, "Running scriptlet: fixture-slow") && running("sleep 4217")
 	}, "build", writeRecipe(t, recipe("killeddnf", "fixture-slow")))
-	awaitGone(t, "sleep 120", "the scriptlet")
+	awaitGone(t, "sleep 4217", "the scriptlet")
 	awaitGone(t, "installroot "+s.root, "dnf")
 
 	r := strata(t, s, nil, "build", writeRecipe(t, recipe("killeddnf", "busybox")))

@@ -56,7 +56,7 @@ func testPackages() []fixtures.Package {
 			// A scriptlet that takes long: the SIGTERM test stops strata in it.
 			Name: "fixture-slow", Requires: []string{"busybox"},
 			Files: map[string]string{"/usr/share/fixture-slow/x": "x\n"},
-			Post:  "echo fixture-slow-post-started\nsleep 120",
+			Post:  "echo fixture-slow-post-started\nsleep 4217", // a length no other process sleeps (the test looks for it)
 		},
 	)
 }
