@@ -1,7 +1,13 @@
-// Package build runs the strata pipeline over one store: load the recipe,
-// plan the base layer and its key, reuse or build the base, apply the image
-// configuration, and commit the result to its destination.
+// Package build runs the strata pipeline over one store, for a recipe its
+// caller has loaded: Prepare plans it (the profile, every source resolved
+// to a commit and fetched into the clone cache, the base set from the
+// recipe and the sources' dependency files, base.from resolved as podman
+// resolves it, the lock, the base key); Run then reuses or builds the base
+// (the local store, then the registry cache), makes the final image as a
+// layer per source checkout and install command (reused, restacked or
+// built, or composed in the registry without a pull), and writes it to
+// its destination or pushes it. Push, the base cache (ls, prune) and the
+// lock (Plan.Lock) are here too.
 //
-// The package is silent unless handed a logger and an output writer; it
-// never sees command-line flags.
+// The package is silent unless handed a logger and an output writer.
 package build

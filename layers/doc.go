@@ -1,8 +1,13 @@
-// Package layers assembles the layers of a strata image: the base layer of
-// RPM dependencies, installed by one of two strategies behind the Installer
-// interface (the host's dnf --installroot into the mounted image root, or
-// dnf inside a working container of the base image), and the key that
-// identifies a base layer by everything that determines its content.
+// Package layers makes what goes into a strata image and the key of each
+// part: the base layer of RPM dependencies, installed by one of two
+// strategies behind the Installer interface (the host's dnf --installroot
+// into the mounted image root, or dnf inside a working container of the
+// base image), the lock of exact RPMs, and the final image's layers: a
+// checkout layer per source, written from git objects as one tar stream,
+// and an install layer per install command, each keyed by what determines
+// its bytes, stacked in the store (reused, restacked by hard links, or
+// written), composed with their configuration into an image, or streamed
+// to a registry.
 //
 // It uses the buildah and containers/storage libraries, never their CLIs.
 package layers
