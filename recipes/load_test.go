@@ -108,6 +108,7 @@ func TestLoadErrors(t *testing.T) {
 				"r.yaml:8:12: image.workdir: want an absolute path, got \"app\""},
 		{"user with two colons", "name: a\nimage:\n  user: \"root:grp:extra\"\n" + ok, "r.yaml:3:9: image.user: invalid user \"root:grp:extra\": want USER or USER:GROUP (names or numbers, no spaces)"},
 		{"user with a space", "name: a\nimage:\n  user: \"app user\"\n" + ok, "r.yaml:3:9: image.user: invalid user \"app user\": want USER or USER:GROUP (names or numbers, no spaces)"},
+		{"password in a git URL", "name: a\nsources:\n  - {name: web, git: \"https://bot:s3cret@example.com/web.git\"}\nprofiles:\n  stg: {branch: main}\n" + ok, "r.yaml:3:22: sources[0].git: invalid repository \"https://***@example.com/web.git\": a password in the URL would end up in logs and labels; set STRATA_GIT_TOKEN instead"},
 		{"duplicate key", "name: a\nname: b\n" + ok, "r.yaml:2:1: name: key \"name\" is already set at line 1"},
 		{"packages not a list", "name: a\nbase:\n  packages: busybox\n", "r.yaml:3:13: base.packages: want a list, got \"busybox\""},
 		{"name not a string", "name: {a: b}\n" + ok, "r.yaml:1:7: name: want a string, got a mapping"},

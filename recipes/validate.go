@@ -3,6 +3,7 @@ package recipes
 import (
 	"errors"
 	"fmt"
+	"github.com/strata-build/strata/internal/gitsrc"
 	"maps"
 	"path"
 	"regexp"
@@ -224,46 +225,16 @@ func CheckGitRemote(remote string) error {
 		}
 		host, _, _ := strings.Cut(rest, "/")
 		if user, _, ok := strings.Cut(host, "@"); ok && strings.Contains(user, ":") {
-			return fmt.Errorf("invalid repository %q: a password in the URL would end up in logs and labels; set STRATA_GIT_TOKEN instead", redactURL(remote))
+			return fmt.Errorf("invalid repository %q: a password in the URL would end up in logs and labels; set STRATA_GIT_TOKEN instead", gitsrc.Redact(remote))
 		}
 	}
 	return nil
 }
 
-// redactURL hides the password of a URL's user information.
-func redactURL(remote string) string {
-	i := strings.Index(remote, "://")
-	rest := remote[i+3:]
-	at := strings.Index(rest, "@")
-	slash := strings.Index(rest, "/")
-	if at < 0 || (slash >= 0 && at > slash) {
-		return remote
-	}
-	user, _, _ := strings.Cut(rest[:at], ":")
-	return remote[:i+3] + user + ":xxxxx" + rest[at:]
-}
-
-// CheckBranch checks a branch name as git check-ref-format does.
-func CheckBranch(b string) error {
-	bad := b == "" || b == "@" || strings.HasPrefix(b, "-") || strings.HasPrefix(b, "/") ||
-		strings.HasSuffix(b, "/") || strings.HasSuffix(b, ".") || strings.HasSuffix(b, ".lock") ||
-		strings.Contains(b, "..") || strings.Contains(b, "@{") || strings.Contains(b, "//") ||
-		strings.ContainsAny(b, " ~^:?*[\\\x7f")
-	for _, c := range b {
-		if c < 0x20 {
-			bad = true
-		}
-	}
-	for _, part := range strings.Split(b, "/") {
-		if strings.HasPrefix(part, ".") {
-			bad = true
-		}
-	}
-	if bad {
-		return fmt.Errorf("invalid branch name %q", b)
-	}
-	return nil
-}
+// CheckBranch checks a branch name as git check-ref-format does: the check
+// the clones make (gitsrc.CheckBranch), so that a recipe validate accepts
+// is one the build can resolve.
+func CheckBranch(b string) error { return gitsrc.CheckBranch(b) }
 
 // checkRepoFile checks a dependency file named in sources[].deps: a
 // relative path inside the repository, of a kind strata reads.

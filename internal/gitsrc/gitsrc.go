@@ -144,7 +144,7 @@ type Commit struct {
 // ErrOffline.
 func (c *Client) Resolve(ctx context.Context, remote, branch string) (_ Commit, err error) {
 	defer func() { err = c.scrub(err, remote) }()
-	if err := checkBranch(branch); err != nil {
+	if err := CheckBranch(branch); err != nil {
 		return Commit{}, err
 	}
 	ri, err := parseRemote(remote)
@@ -216,7 +216,7 @@ func (c *Client) Resolve(ctx context.Context, remote, branch string) (_ Commit, 
 // *BranchMovedError is returned.
 func (c *Client) Checkout(ctx context.Context, remote, branch, hash string) (dir string, commit Commit, err error) {
 	defer func() { err = c.scrub(err, remote) }()
-	if err := checkBranch(branch); err != nil {
+	if err := CheckBranch(branch); err != nil {
 		return "", Commit{}, err
 	}
 	hash = strings.ToLower(hash)
@@ -494,10 +494,26 @@ func branchNames(refs []*plumbing.Reference) []string {
 	return names
 }
 
-// checkBranch rejects names that are not valid branch names.
-func checkBranch(branch string) error {
-	if strings.HasPrefix(branch, "-") || plumbing.NewBranchReferenceName(branch).Validate() != nil {
-		return fmt.Errorf("invalid branch name %q", branch)
+// CheckBranch rejects names that are not valid branch names, as git
+// check-ref-format does (go-git's reference validation, and the rules it
+// leaves to git: no leading "-", "@" alone, "@{", control characters).
+func CheckBranch(b string) error {
+	bad := b == "" || b == "@" || strings.HasPrefix(b, "-") || strings.HasPrefix(b, "/") ||
+		strings.HasSuffix(b, "/") || strings.HasSuffix(b, ".") || strings.HasSuffix(b, ".lock") ||
+		strings.Contains(b, "..") || strings.Contains(b, "@{") || strings.Contains(b, "//") ||
+		strings.ContainsAny(b, " ~^:?*[\\\x7f")
+	for _, c := range b {
+		if c < 0x20 {
+			bad = true
+		}
+	}
+	for _, part := range strings.Split(b, "/") {
+		if strings.HasPrefix(part, ".") {
+			bad = true
+		}
+	}
+	if bad || plumbing.NewBranchReferenceName(b).Validate() != nil {
+		return fmt.Errorf("invalid branch name %q", b)
 	}
 	return nil
 }
