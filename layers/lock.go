@@ -433,27 +433,12 @@ func ResolveLock(ctx context.Context, env *Env, spec BaseSpec) ([]LockedPackage,
 			return nil, err
 		}
 	}
-	conf := filepath.Join(tmp, "dnf.conf")
-	if err := os.WriteFile(conf, []byte(dnfConf), 0o644); err != nil {
-		return nil, err
-	}
-	reposDir := filepath.Join(tmp, "repos.d")
-	if err := writeRepos(reposDir, spec.Repos); err != nil {
-		return nil, fmt.Errorf("writing repository files: %w", err)
-	}
-	home := filepath.Join(tmp, "home")
-	if err := rpmMacros(home, target); err != nil {
+	// The same options as installRoot.Install: they decide the transaction.
+	common, home, err := hostDNF(tmp, root, target, spec.Repos)
+	if err != nil {
 		return nil, err
 	}
 	cmdEnv := append(os.Environ(), "HOME="+home, "LC_ALL=C.UTF-8")
-	// The same options as installRoot.Install: they decide the transaction.
-	common := []string{
-		"-y", "--config", conf, "--installroot", root,
-		"--releasever", target.Releasever, "--noplugins",
-		"--setopt=reposdir=" + reposDir,
-		"--setopt=install_weak_deps=False",
-		"--setopt=tsflags=nodocs",
-	}
 	interrupted := func(what string) error {
 		return fmt.Errorf("%s interrupted: %w", what, ctx.Err())
 	}
