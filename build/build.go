@@ -239,13 +239,13 @@ func buildOrReuseBase(ctx context.Context, env *layers.Env, plan *Plan, opts Opt
 			return "", err
 		}
 	}
-	if c.Decision == "hit" && c.Where == "local" {
+	if c.Decision == DecisionHit && c.Where == WhereLocal {
 		res.BaseCached = true
 		_ = layers.MarkUsed(store, c.ImageID)
 		done("hit", "reusing base image %s (key %s, built %s ago)", short(c.ImageID), key16, c.Age)
 		return c.ImageID, nil
 	}
-	if c.Decision == "hit" && c.Where == "registry" {
+	if c.Decision == DecisionHit && c.Where == WhereRegistry {
 		log.Infof("base: pulling the cached base %s", c.Ref)
 		id, err := plan.pullBase(ctx, store, pu)
 		if err == nil {

@@ -71,27 +71,27 @@ const stampLayout = "20060102T150405Z"
 // checkLocalBase fills p.Base.Cache from the local store.
 func (p *Plan) checkLocalBase(store storage.Store) (*storage.Image, error) {
 	if p.opts.Cache == CacheOff {
-		p.Base.Cache = &CacheState{Decision: "miss", Reason: "--cache=off"}
+		p.Base.Cache = &CacheState{Decision: DecisionMiss, Reason: "--cache=off"}
 		return nil, nil
 	}
 	img, err := store.Image(p.Base.Image)
 	switch {
 	case errors.Is(err, storage.ErrImageUnknown):
-		p.Base.Cache = &CacheState{Decision: "miss", Reason: p.explainMiss(store)}
+		p.Base.Cache = &CacheState{Decision: DecisionMiss, Reason: p.explainMiss(store)}
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("looking up the base image: %w", err)
 	}
 	built := layers.BuiltAt(store, img)
-	state := &CacheState{Decision: "hit", Where: "local", ImageID: img.ID, Built: built, Age: age(built)}
+	state := &CacheState{Decision: DecisionHit, Where: WhereLocal, ImageID: img.ID, Built: built, Age: age(built)}
 	switch {
 	case p.opts.Refresh:
-		state.Decision, state.Reason = "miss", "--refresh: rebuilding the cached base "+short(img.ID)
+		state.Decision, state.Reason = DecisionMiss, "--refresh: rebuilding the cached base "+short(img.ID)
 	case p.maxAge > 0 && time.Since(built) > p.maxAge:
-		state.Decision, state.Reason = "miss", fmt.Sprintf("expired: the cached base %s was built %s ago, base.max_age is %s", short(img.ID), age(built), p.recipe.Base.MaxAge)
+		state.Decision, state.Reason = DecisionMiss, fmt.Sprintf("expired: the cached base %s was built %s ago, base.max_age is %s", short(img.ID), age(built), p.recipe.Base.MaxAge)
 	}
 	p.Base.Cache = state
-	if state.Decision == "miss" {
+	if state.Decision == DecisionMiss {
 		return nil, nil
 	}
 	return img, nil
@@ -179,7 +179,7 @@ func (p *Plan) checkRegistryBase(ctx context.Context, log *logrus.Logger) {
 		return
 	}
 	built := p.registryBuilt(ctx, sys, repo)
-	state := &CacheState{Decision: "hit", Where: "registry", Ref: ref + "@" + d.String(), Built: built, digest: d.String()}
+	state := &CacheState{Decision: DecisionHit, Where: WhereRegistry, Ref: ref + "@" + d.String(), Built: built, digest: d.String()}
 	if !built.IsZero() {
 		state.Age = age(built)
 	}
@@ -369,7 +369,7 @@ func PruneBases(ctx context.Context, store storage.Store, keep int, olderThan ti
 // or "": the answer CheckCache found when it looked for the same key, else
 // a new look.
 func (p *Plan) finalImage(store storage.Store, key string) (string, error) {
-	if c := p.Final.Cache; c != nil && p.Final.Key == key && c.Decision != "unknown" {
+	if c := p.Final.Cache; c != nil && p.Final.Key == key && c.Decision != DecisionUnknown {
 		return c.ImageID, nil
 	}
 	return findFinal(store, p.recipe.Name, key)

@@ -103,10 +103,29 @@ type PlanLayer struct {
 	Cache  *CacheState `json:"cache"`
 }
 
+// Decision is what a cache lookup found.
+type Decision string
+
+// The decisions of a cache lookup.
+const (
+	DecisionHit     Decision = "hit"
+	DecisionMiss    Decision = "miss"
+	DecisionUnknown Decision = "unknown" // not looked up (an offline or incomplete plan)
+)
+
+// Where is the cache a hit came from.
+type Where string
+
+// The caches.
+const (
+	WhereLocal    Where = "local"    // the local store
+	WhereRegistry Where = "registry" // the registry (the tag, or push.cache)
+)
+
 // CacheState says whether an image with the plan's key exists.
 type CacheState struct {
-	Decision string    `json:"decision"`        // "hit", "miss" or "unknown"
-	Where    string    `json:"where,omitempty"` // "local" or "registry"
+	Decision Decision  `json:"decision"`
+	Where    Where     `json:"where,omitempty"` // with a hit
 	ImageID  string    `json:"image_id,omitempty"`
 	Ref      string    `json:"ref,omitempty"` // the registry's REPO:TAG@DIGEST
 	Built    time.Time `json:"built,omitzero"`
@@ -201,7 +220,7 @@ func containsString(list []string, s string) bool {
 // base is local. Registry trouble is logged, not fatal.
 func (p *Plan) CheckCache(ctx context.Context, store storage.Store, log *logrus.Logger) error {
 	if p.Base.Incomplete != "" {
-		p.Base.Cache = &CacheState{Decision: "unknown", Reason: p.Base.Incomplete}
+		p.Base.Cache = &CacheState{Decision: DecisionUnknown, Reason: p.Base.Incomplete}
 		return nil
 	}
 	img, err := p.checkLocalBase(store)
@@ -213,22 +232,22 @@ func (p *Plan) CheckCache(ctx context.Context, store storage.Store, log *logrus.
 			p.checkRegistryBase(ctx, log)
 		}
 		reason := "the base will be built"
-		if p.Base.Cache.Decision == "hit" {
+		if p.Base.Cache.Decision == DecisionHit {
 			reason = "the base comes from the registry cache"
 		}
-		p.Final.Cache = &CacheState{Decision: "miss", Reason: reason}
+		p.Final.Cache = &CacheState{Decision: DecisionMiss, Reason: reason}
 		return nil
 	}
 	spec, err := p.finalSpec(img.ID, nil)
 	if err != nil {
-		p.Final.Cache = &CacheState{Decision: "unknown", Reason: err.Error()}
+		p.Final.Cache = &CacheState{Decision: DecisionUnknown, Reason: err.Error()}
 		return nil
 	}
 	p.Final.Layers = nil
 	for _, l := range spec.Planned() {
-		c := &CacheState{Decision: "miss", Reason: "not in the local store: it will be built"}
+		c := &CacheState{Decision: DecisionMiss, Reason: "not in the local store: it will be built"}
 		if layers.HasLayer(store, l.Kind, l.Key) {
-			c = &CacheState{Decision: "hit", Where: "local"}
+			c = &CacheState{Decision: DecisionHit, Where: WhereLocal}
 		}
 		p.Final.Layers = append(p.Final.Layers, PlanLayer{Source: l.Source, Kind: l.Kind, Key: l.Key, Cache: c})
 	}
@@ -238,9 +257,9 @@ func (p *Plan) CheckCache(ctx context.Context, store storage.Store, log *logrus.
 		return err
 	}
 	if id != "" {
-		p.Final.Cache = &CacheState{Decision: "hit", Where: "local", ImageID: id}
+		p.Final.Cache = &CacheState{Decision: DecisionHit, Where: WhereLocal, ImageID: id}
 	} else {
-		p.Final.Cache = &CacheState{Decision: "miss", Reason: "no image with this key in the local store"}
+		p.Final.Cache = &CacheState{Decision: DecisionMiss, Reason: "no image with this key in the local store"}
 	}
 	return nil
 }
@@ -334,14 +353,14 @@ func (p *Plan) WriteText(w io.Writer) error {
 }
 
 func (c *CacheState) String() string {
-	s := strings.ToUpper(c.Decision)
-	if c.Decision == "hit" {
+	s := strings.ToUpper(string(c.Decision))
+	if c.Decision == DecisionHit {
 		what := "image " + short(c.ImageID)
 		switch {
-		case c.Where == "registry":
+		case c.Where == WhereRegistry:
 			what = c.Ref
 		case c.ImageID == "":
-			return s + " (" + c.Where + ")"
+			return s + " (" + string(c.Where) + ")"
 		}
 		if c.Age != "" {
 			what += ", built " + c.Age + " ago"

@@ -105,7 +105,7 @@ func composedInRegistry(ctx context.Context, env *layers.Env, plan *Plan, opts O
 	}
 	log := opts.Log
 	plan.checkRegistryBase(ctx, log)
-	if c := plan.Base.Cache; c.Decision != "hit" || c.Where != "registry" {
+	if c := plan.Base.Cache; c.Decision != DecisionHit || c.Where != WhereRegistry {
 		return false, nil // the usual path says why
 	}
 	p, err := newPusher(env.Store, opts.Registry, opts.Progress)
@@ -372,7 +372,7 @@ func uploadLayer(ctx context.Context, dest types.ImageDestination, cache types.B
 // Registry trouble is logged, not fatal.
 func (p *Plan) CheckRegistryLayers(ctx context.Context, log *logrus.Logger) {
 	c := p.Base.Cache
-	if c == nil || c.Decision != "hit" || c.Where != "registry" || len(p.Sources) == 0 {
+	if c == nil || c.Decision != DecisionHit || c.Where != WhereRegistry || len(p.Sources) == 0 {
 		return
 	}
 	sys, err := p.opts.Registry.SystemContext()
@@ -401,7 +401,7 @@ func (p *Plan) CheckRegistryLayers(ctx context.Context, log *logrus.Logger) {
 			log.Warnf("final: reading %s: %v", where, err)
 		}
 		if there != nil && there.notes[layers.LabelFinalKey] == p.Final.Key {
-			p.Final.Cache = &CacheState{Decision: "hit", Where: "registry", Ref: where + "@" + there.digest.String()}
+			p.Final.Cache = &CacheState{Decision: DecisionHit, Where: WhereRegistry, Ref: where + "@" + there.digest.String()}
 		}
 		if there != nil {
 			if prev, err := pu.openRemote(ctx, "docker://"+p.recipe.Push.Repository+"@"+there.digest.String()); err == nil {
@@ -414,12 +414,12 @@ func (p *Plan) CheckRegistryLayers(ctx context.Context, log *logrus.Logger) {
 	}
 	p.Final.Layers = nil
 	for _, l := range spec.Planned() {
-		st := &CacheState{Decision: "miss", Reason: "not in the local store: it will be built"}
+		st := &CacheState{Decision: DecisionMiss, Reason: "not in the local store: it will be built"}
 		if where != "" {
 			st.Reason = "not in the local store nor in " + where + ": it will be built"
 		}
 		if have[l.Kind+":"+l.Key] {
-			st = &CacheState{Decision: "hit", Where: "registry", Ref: where}
+			st = &CacheState{Decision: DecisionHit, Where: WhereRegistry, Ref: where}
 		}
 		p.Final.Layers = append(p.Final.Layers, PlanLayer{Source: l.Source, Kind: l.Kind, Key: l.Key, Cache: st})
 	}
