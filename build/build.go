@@ -182,16 +182,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return nil, err
 		}
 		if id != "" {
-			// Outputs first, names last: a failed output moves no tag.
-			if err := writeIID(opts.IIDFile, id); err != nil {
-				return nil, err
-			}
-			if err := nameImage(store, id, append([]string{dest.Path}, names...)); err != nil {
-				return nil, err
-			}
-			res.ImageID, res.FinalCached, res.Names = id, true, names
-			done("hit", "reusing image %s (final key %s): nothing changed", short(id), res.FinalKey[:16])
-			return res, pushImage(ctx, store, plan, opts, res)
+			res.FinalCached = true
+			return finish(ctx, store, plan, opts, res, id, dest, names, func() {
+				done("hit", "reusing image %s (final key %s): nothing changed", short(id), res.FinalKey[:16])
+			})
 		}
 	}
 	// An archive without a name is given the image's first name, as
@@ -204,6 +198,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return finish(ctx, store, plan, opts, res, id, dest, names, func() {
+		done("committed", "committed %s to %s", short(id), dest)
+	})
+}
+
+// finish ends a build with the image id made or found: the output files
+// first, the names in the local store last (a failed output moves no tag),
+// then the final phase's event (announce), then the push.
+func finish(ctx context.Context, store *stores.Store, plan *Plan, opts Options, res *Result, id string, dest Destination, names []string, announce func()) (*Result, error) {
 	if err := writeIID(opts.IIDFile, id); err != nil {
 		return nil, err
 	}
@@ -213,7 +216,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	res.ImageID, res.Names = id, names
-	done("committed", "committed %s to %s", short(id), dest)
+	announce()
 	return res, pushImage(ctx, store, plan, opts, res)
 }
 
