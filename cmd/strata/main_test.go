@@ -168,11 +168,26 @@ func TestCLIReference(t *testing.T) {
 // explained without any network: its sources are listed unresolved, the
 // recipe's own packages with their lines, the internal projects named.
 func TestPlanPackitServiceOffline(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
 	t.Setenv("STRATA_GIT_CACHE_DIR", "")
 	out, errs, code := runApp(t, "plan", "--offline", "--no-cache-check", "../../recipes/examples/packit-service.yaml")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	// The whole text against its golden file (go test -update rewrites it).
+	golden := filepath.Join("testdata", "plan-packit-service-offline.txt")
+	text := strings.ReplaceAll(out, cache, "$XDG_CACHE_HOME")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want, err := os.ReadFile(golden); err != nil || string(want) != text {
+		t.Errorf("the plan differs from %s (%v; go test ./cmd/strata -run TestPlanPackitServiceOffline -update rewrites it):\n%s", golden, err, text)
 	}
 	flat := strings.Join(strings.Fields(out), " ")
 	for _, want := range []string{
