@@ -231,16 +231,18 @@ func storedDiff(store storage.Store, id string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp("", "strata-layer-")
+	return spool("strata-layer-", io.MultiReader(&buf, rc))
+}
+
+// spool copies r into an unlinked temporary file (gone when it is closed)
+// and returns it, read from its start.
+func spool(prefix string, r io.Reader) (*os.File, error) {
+	f, err := os.CreateTemp("", prefix)
 	if err != nil {
 		return nil, err
 	}
-	os.Remove(f.Name()) // gone when closed
-	if _, err := f.Write(buf.Bytes()); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if _, err := io.Copy(f, rc); err != nil {
+	os.Remove(f.Name())
+	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
 		return nil, err
 	}

@@ -96,20 +96,7 @@ func storedTarSplit(store storage.Store, l storage.Layer) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp("", "strata-tar-split-")
-	if err != nil {
-		return nil, err
-	}
-	os.Remove(f.Name()) // gone when closed
-	if _, err := io.Copy(f, zr); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
+	return spool("strata-tar-split-", zr)
 }
 
 // diffTarSplit records the tar-split of l's diff as it reads it back, and
