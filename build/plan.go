@@ -321,28 +321,24 @@ func (p *Plan) WriteText(w io.Writer) error {
 	if p.Base.Incomplete != "" {
 		incomplete = ", without the sources' dependencies"
 	}
-	fmt.Fprintf(tw, "\npackages (%d%s)\tfrom\n", len(p.Base.Packages), incomplete)
-	for _, r := range p.Base.Packages {
-		fmt.Fprintf(tw, "  %s\t%s\n", r.Dep, strings.Join(r.From, ", "))
-	}
-	if len(p.Base.Excluded) > 0 {
-		fmt.Fprintf(tw, "\nexcluded by base.exclude (%d)\tfrom\n", len(p.Base.Excluded))
-		for _, r := range p.Base.Excluded {
+	requirements := func(title string, list []recipes.Requirement, always bool) {
+		if len(list) == 0 && !always {
+			return
+		}
+		fmt.Fprintf(tw, "\n%s\tfrom\n", title)
+		for _, r := range list {
 			fmt.Fprintf(tw, "  %s\t%s\n", r.Dep, strings.Join(r.From, ", "))
 		}
 	}
+	requirements(fmt.Sprintf("packages (%d%s)", len(p.Base.Packages), incomplete), p.Base.Packages, true)
+	requirements(fmt.Sprintf("excluded by base.exclude (%d)", len(p.Base.Excluded)), p.Base.Excluded, false)
 	if len(p.Base.Internal) > 0 {
 		fmt.Fprintf(tw, "\ninternal, never installed as RPMs (%d)\twhy\n", len(p.Base.Internal))
 		for _, i := range p.Base.Internal {
 			fmt.Fprintf(tw, "  %s\t%s\n", i.Name, i.Reason)
 		}
 	}
-	if len(p.Base.Scriptlet) > 0 {
-		fmt.Fprintf(tw, "\nscriptlet requirements, not installed (%d)\tfrom\n", len(p.Base.Scriptlet))
-		for _, r := range p.Base.Scriptlet {
-			fmt.Fprintf(tw, "  %s\t%s\n", r.Dep, strings.Join(r.From, ", "))
-		}
-	}
+	requirements(fmt.Sprintf("scriptlet requirements, not installed (%d)", len(p.Base.Scriptlet)), p.Base.Scriptlet, false)
 	if len(p.Base.Warnings) > 0 {
 		fmt.Fprintf(tw, "\nwarnings (%d)\n", len(p.Base.Warnings))
 		for _, w := range p.Base.Warnings {
