@@ -29,8 +29,9 @@ func ParseDestination(dest, recipeName string) (Destination, error) {
 		return Destination{Transport: "containers-storage", Path: "localhost/" + recipeName + ":latest"}, nil
 	}
 	transport, rest, ok := strings.Cut(dest, ":")
-	if !ok {
-		// A bare name goes to the local store, like buildah commit.
+	if !ok || (!imageTransports[transport] && !strings.HasPrefix(rest, "//")) {
+		// A bare name, with or without a tag, goes to the local store,
+		// as buildah commit takes it (web, web:v1, quay.io/team/web:v1).
 		transport, rest = "containers-storage", dest
 	}
 	switch transport {
@@ -47,12 +48,19 @@ func ParseDestination(dest, recipeName string) (Destination, error) {
 			return Destination{}, fmt.Errorf("%w: invalid --output %q: %v", ErrUsage, dest, err)
 		}
 	default:
-		return Destination{}, fmt.Errorf("%w: invalid --output %q: unknown transport %q (want containers-storage:NAME, oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE)", ErrUsage, dest, transport)
+		return Destination{}, fmt.Errorf("%w: invalid --output %q: unknown transport %q (want NAME[:TAG], containers-storage:NAME, oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE)", ErrUsage, dest, transport)
 	}
 	return Destination{Transport: transport, Path: rest}, nil
 }
 
 func (d Destination) String() string { return d.Transport + ":" + d.Path }
+
+// imageTransports are the transports containers/image knows; a
+// destination that starts with another word and a colon is a NAME:TAG.
+var imageTransports = map[string]bool{
+	"containers-storage": true, "oci": true, "oci-archive": true, "docker-archive": true,
+	"docker": true, "docker-daemon": true, "dir": true, "sif": true, "tarball": true, "ostree": true,
+}
 
 // archive returns the file and the image name of an oci-archive: or
 // docker-archive: destination (FILE[:NAME]); ok is false for others.

@@ -1,9 +1,12 @@
 package build
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+
+	"go.podman.io/buildah/define"
 )
 
 func TestParsePushDestination(t *testing.T) {
@@ -48,5 +51,60 @@ func TestNameArchive(t *testing.T) {
 		if got := nameArchive(tt.dest, tt.image, id); got != tt.want {
 			t.Errorf("nameArchive(%q, %q) = %q, want %q", tt.dest, tt.image, got, tt.want)
 		}
+	}
+}
+
+func TestParseDestination(t *testing.T) {
+	for _, tt := range []struct{ in, transport, path, err string }{
+		{in: "", transport: "containers-storage", path: "localhost/web:latest"},
+		{in: "web:stg", transport: "containers-storage", path: "localhost/web:stg"},
+		{in: "containers-storage:quay.io/team/web:v1", transport: "containers-storage", path: "quay.io/team/web:v1"},
+		{in: "oci:/tmp/layout:v1", transport: "oci", path: "/tmp/layout:v1"},
+		{in: "oci-archive:/tmp/web.tar", transport: "oci-archive", path: "/tmp/web.tar"},
+		{in: "docker-archive:/tmp/web.tar:web:stg", transport: "docker-archive", path: "/tmp/web.tar:web:stg"},
+		{in: "oci:", err: `invalid --output "oci:": a path is required after "oci:"`},
+		{in: "quay.io/team/web:v1", transport: "containers-storage", path: "quay.io/team/web:v1"},
+		{in: "localhost:5000/web:v1", transport: "containers-storage", path: "localhost:5000/web:v1"},
+		{in: "docker-daemon:web:v1", err: `invalid --output "docker-daemon:web:v1": unknown transport "docker-daemon"`},
+		{in: "docker://quay.io/web", err: `unknown transport "docker"`},
+		{in: "containers-storage:Bad Name", err: `invalid --output "containers-storage:Bad Name"`},
+	} {
+		d, err := ParseDestination(tt.in, "web")
+		if tt.err != "" {
+			if err == nil || !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: %v, want a usage error with %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || d.Transport != tt.transport || d.Path != tt.path {
+			t.Errorf("%q: %+v, %v; want %s:%s", tt.in, d, err, tt.transport, tt.path)
+		}
+	}
+	file, ref, ok := Destination{Transport: "docker-archive", Path: "/tmp/web.tar:web:stg"}.archive()
+	if !ok || file != "/tmp/web.tar" || ref != "web:stg" {
+		t.Errorf("archive() = %q, %q, %v", file, ref, ok)
+	}
+}
+
+func TestInterruptedPush(t *testing.T) {
+	cause := context.Canceled
+	if err := interruptedPush("r.example.com/web", "stg", nil, cause); !errors.Is(err, context.Canceled) ||
+		err.Error() != "interrupted while pushing r.example.com/web:stg: nothing was tagged: context canceled" {
+		t.Errorf("first tag: %v", err)
+	}
+	err := interruptedPush("r.example.com/web", "latest", []string{"r.example.com/web@sha256:1"}, cause)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "already tagged before it: r.example.com/web@sha256:1; no other tag was moved") {
+		t.Errorf("second tag: %v", err)
+	}
+}
+
+func TestParseIsolation(t *testing.T) {
+	for in, want := range map[string]define.Isolation{"": define.IsolationOCI, "oci": define.IsolationOCI, "rootless": define.IsolationOCI, "chroot": define.IsolationChroot} {
+		if got, err := parseIsolation(in); err != nil || got != want {
+			t.Errorf("%q: %v, %v", in, got, err)
+		}
+	}
+	if _, err := parseIsolation("vm"); err == nil || !errors.Is(err, ErrUsage) {
+		t.Errorf("vm: %v, want a usage error", err)
 	}
 }

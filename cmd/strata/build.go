@@ -13,7 +13,7 @@ func buildCommand() *cli.Command {
 		Usage:     "build the image a recipe describes and print its ID",
 		ArgsUsage: "RECIPE",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the image: containers-storage:NAME[:TAG] (default: the local store, named after the recipe), oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE", EnvVars: []string{"STRATA_OUTPUT"}},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the image: NAME[:TAG] or containers-storage:NAME[:TAG] (default: the local store, named after the recipe), oci:DIR[:TAG], oci-archive:FILE[:NAME] or docker-archive:FILE[:NAME]", EnvVars: []string{"STRATA_OUTPUT"}},
 			&cli.StringFlag{Name: "iidfile", Usage: "write the image ID to `FILE`"},
 			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime for run steps (default: containers.conf's engine.runtime, else crun or runc, as podman picks it)", EnvVars: []string{"STRATA_RUNTIME", "BUILDAH_RUNTIME"}},
 			&cli.StringFlag{Name: "isolation", Value: "oci", Usage: "isolation of run steps (dnf in container mode, install commands): oci (an OCI runtime, own namespaces) or chroot (no runtime: for unprivileged containers and CI jobs in containers)", EnvVars: []string{"STRATA_ISOLATION", "BUILDAH_ISOLATION"}},

@@ -22,7 +22,7 @@ complete -c strata -n '__fish_strata_no_subcommand' -f -l help -s h -d 'show hel
 complete -c strata -n '__fish_strata_no_subcommand' -f -l version -s v -d 'print the version'
 complete -c strata -n '__fish_seen_subcommand_from build' -f -l help -s h -d 'show help'
 complete -r -c strata -n '__fish_strata_no_subcommand' -a 'build' -d 'build the image a recipe describes and print its ID'
-complete -c strata -n '__fish_seen_subcommand_from build' -f -l output -s o -r -d 'where to write the image: containers-storage:NAME[:TAG] (default: the local store, named after the recipe), oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE'
+complete -c strata -n '__fish_seen_subcommand_from build' -f -l output -s o -r -d 'where to write the image: NAME[:TAG] or containers-storage:NAME[:TAG] (default: the local store, named after the recipe), oci:DIR[:TAG], oci-archive:FILE[:NAME] or docker-archive:FILE[:NAME]'
 complete -c strata -n '__fish_seen_subcommand_from build' -f -l iidfile -r -d 'write the image ID to `FILE`'
 complete -c strata -n '__fish_seen_subcommand_from build' -f -l runtime -r -d 'OCI runtime for run steps (default: containers.conf\'s engine.runtime, else crun or runc, as podman picks it)'
 complete -c strata -n '__fish_seen_subcommand_from build' -f -l isolation -r -d 'isolation of run steps (dnf in container mode, install commands): oci (an OCI runtime, own namespaces) or chroot (no runtime: for unprivileged containers and CI jobs in containers)'
