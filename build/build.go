@@ -128,11 +128,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 		done("resolved", "branch %s: %s", plan.Branch, strings.Join(at, ", "))
 	}
+	// The profile's names in the local store; an archive without a name
+	// of its own gets the first, as podman save names one.
+	var profileNames []string
+	for _, t := range plan.Tags {
+		profileNames = append(profileNames, "localhost/"+r.Name+":"+t)
+	}
 	var names []string
 	if opts.Output == "" {
-		for _, t := range plan.Tags {
-			names = append(names, "localhost/"+r.Name+":"+t)
-		}
+		names = profileNames
 		dest.Path = names[0]
 	}
 
@@ -188,13 +192,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			})
 		}
 	}
-	// An archive without a name is given the image's first name, as
-	// podman save does, so that podman load shows it.
-	archiveName := "localhost/" + r.Name + ":latest"
-	if len(plan.Tags) > 0 {
-		archiveName = "localhost/" + r.Name + ":" + plan.Tags[0]
-	}
-	id, err := makeFinal(ctx, env, spec, dest, archiveName, opts)
+	id, err := makeFinal(ctx, env, spec, dest, profileNames[0], opts)
 	if err != nil {
 		return nil, err
 	}

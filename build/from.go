@@ -54,6 +54,9 @@ func resolveFrom(ctx context.Context, sys *types.SystemContext, from, cacheDir s
 	}
 	named = reference.TagNameOnly(named)
 	record := filepath.Join(cacheDir, "from", recordKey(named.String()))
+	if d, ok := named.(reference.Digested); ok && offline {
+		return d.Digest().String(), named.String(), nil // pinned: nothing to ask
+	}
 	if offline {
 		data, err := os.ReadFile(record)
 		if err != nil {

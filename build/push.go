@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -59,15 +60,16 @@ func ParsePushDestination(dest string) (string, error) {
 }
 
 // nameArchive gives an oci-archive: or docker-archive: destination without
-// a name the name the image was pushed by (as podman save does), unless
-// that was its ID: then the archive holds no name, as with podman.
-func nameArchive(dest, image, id string) string {
+// a name the name the image was pushed by (as podman save does), when that
+// is one of the image's names; pushed by ID, the archive holds no name, as
+// with podman.
+func nameArchive(dest, image string, names []string) string {
 	for _, t := range []string{"oci-archive:", "docker-archive:"} {
 		rest, ok := strings.CutPrefix(dest, t)
-		if !ok || strings.Contains(rest, ":") || strings.HasPrefix(id, strings.TrimPrefix(image, "sha256:")) {
+		if !ok || strings.Contains(rest, ":") {
 			continue
 		}
-		if named, err := reference.ParseNormalizedNamed(localName(image)); err == nil {
+		if named, err := reference.ParseNormalizedNamed(localName(image)); err == nil && slices.Contains(names, reference.TagNameOnly(named).String()) {
 			return dest + ":" + reference.TagNameOnly(named).String()
 		}
 	}
@@ -102,6 +104,10 @@ func Push(ctx context.Context, image, dest string, opts PushOptions) (digest.Dig
 	if err != nil {
 		return "", err
 	}
+	img, err := store.Image(id)
+	if err != nil {
+		return "", err
+	}
 	if name, ok := strings.CutPrefix(dest, "containers-storage:"); ok {
 		// The same store: a copy is another name for the same image (a
 		// bare containers-storage: reference would name the default
@@ -109,14 +115,10 @@ func Push(ctx context.Context, image, dest string, opts PushOptions) (digest.Dig
 		if err := nameImage(store, id, []string{name}); err != nil {
 			return "", err
 		}
-		img, err := store.Image(id)
-		if err != nil {
-			return "", err
-		}
 		log.Infof("named %s %s", short(id), name)
 		return img.Digest, writeDigest(opts.DigestFile, img.Digest)
 	}
-	dest = nameArchive(dest, image, id)
+	dest = nameArchive(dest, image, img.Names)
 	d, err := p.push(ctx, id, dest)
 	if err != nil {
 		if ctx.Err() != nil && strings.HasPrefix(dest, "docker://") {

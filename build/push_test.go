@@ -39,16 +39,20 @@ func TestParsePushDestination(t *testing.T) {
 
 func TestNameArchive(t *testing.T) {
 	const id = "62c066755d450f395f208d646764a178505e4e81db8b6b2a25128bfa49cdb108"
+	names := []string{"localhost/demo:stg", "example.com/team/demo:latest", "localhost/abc:latest"}
 	for _, tt := range []struct{ dest, image, want string }{
 		{"docker-archive:/t/a.tar", "demo:stg", "docker-archive:/t/a.tar:localhost/demo:stg"},
 		{"oci-archive:/t/a.tar", "example.com/team/demo", "oci-archive:/t/a.tar:example.com/team/demo:latest"},
 		{"docker-archive:/t/a.tar:other:v1", "demo:stg", "docker-archive:/t/a.tar:other:v1"},
 		{"docker-archive:/t/a.tar", id[:12], "docker-archive:/t/a.tar"},
 		{"docker-archive:/t/a.tar", "sha256:" + id, "docker-archive:/t/a.tar"},
+		{"docker-archive:/t/a.tar", "62c0", "docker-archive:/t/a.tar"},                     // an ID prefix
+		{"docker-archive:/t/a.tar", "abc", "docker-archive:/t/a.tar:localhost/abc:latest"}, // a name that looks like hex
+		{"docker-archive:/t/a.tar", "other:v1", "docker-archive:/t/a.tar"},                 // not one of its names
 		{"oci:/t/layout", "demo:stg", "oci:/t/layout"},
 		{"docker://r.example.com/demo:stg", "demo:stg", "docker://r.example.com/demo:stg"},
 	} {
-		if got := nameArchive(tt.dest, tt.image, id); got != tt.want {
+		if got := nameArchive(tt.dest, tt.image, names); got != tt.want {
 			t.Errorf("nameArchive(%q, %q) = %q, want %q", tt.dest, tt.image, got, tt.want)
 		}
 	}
@@ -106,5 +110,18 @@ func TestParseIsolation(t *testing.T) {
 	}
 	if _, err := parseIsolation("vm"); err == nil || !errors.Is(err, ErrUsage) {
 		t.Errorf("vm: %v, want a usage error", err)
+	}
+}
+
+// TestResolveFromPinnedOffline: a base.from pinned by digest needs no
+// record of an earlier resolution to be planned offline.
+func TestResolveFromPinnedOffline(t *testing.T) {
+	const d = "sha256:4f5a2d3c1b0e9f8a7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6b5a493827160"
+	got, ref, err := resolveFrom(context.Background(), nil, "quay.io/fedora/fedora@"+d, t.TempDir(), true)
+	if err != nil || got != d || ref != "quay.io/fedora/fedora@"+d {
+		t.Errorf("got %q, %q, %v", got, ref, err)
+	}
+	if _, _, err := resolveFrom(context.Background(), nil, "quay.io/fedora/fedora:43", t.TempDir(), true); !errors.Is(err, errFromOffline) {
+		t.Errorf("a tag never resolved here, offline: %v", err)
 	}
 }

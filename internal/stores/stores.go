@@ -99,7 +99,7 @@ func Open(opts Options, log *logrus.Logger) (*Store, error) {
 			// Not a driver that cannot work here but a store that
 			// cannot be read: falling back to another driver would
 			// hide it behind a store that seems empty.
-			return nil, fmt.Errorf("the store at %q is damaged: %w (restore the file, or remove the store to start over: strata never repairs it by dropping records)", so.GraphRoot, err)
+			return nil, damaged(so.GraphRoot, err)
 		}
 		errs = append(errs, fmt.Errorf("driver %q: %w", d, err))
 	}
@@ -111,6 +111,11 @@ func Open(opts Options, log *logrus.Logger) (*Store, error) {
 // another driver may be tried.
 func driverUnusable(err error) bool {
 	return errors.Is(err, graphdriver.ErrNotSupported) || errors.Is(err, graphdriver.ErrPrerequisites) || errors.Is(err, graphdriver.ErrIncompatibleFS)
+}
+
+// damaged is the error of a store whose records cannot be read.
+func damaged(root string, err error) error {
+	return fmt.Errorf("the store at %q is damaged: %w (restore the file, or remove the store to start over: strata never repairs it by dropping records)", root, err)
 }
 
 // checkReadable reads the store's lists of layers, images and containers,
@@ -127,7 +132,7 @@ func checkReadable(s storage.Store) error {
 		{"containers", func() error { _, err := s.Containers(); return err }},
 	} {
 		if err := list.read(); err != nil {
-			return fmt.Errorf("the store at %q is damaged: reading its %s: %w (restore the file, or remove the store to start over: strata never repairs it by dropping records)", s.GraphRoot(), list.what, err)
+			return damaged(s.GraphRoot(), fmt.Errorf("reading its %s: %w", list.what, err))
 		}
 	}
 	return nil
