@@ -164,13 +164,7 @@ func TestKilledDnf(t *testing.T) {
 func TestSignalledPush(t *testing.T) {
 	reg := startRegistry(t, registryOptions{})
 	s := newStore(t)
-	p := newProject(t, filepath.Join(t.TempDir(), "webapp"))
-	body, err := os.ReadFile(sourcesRecipe(t, p.repo.Dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := writeRecipe(t, strings.Replace(string(body), "packages: [busybox]", "packages: [busybox, fixture-big]", 1))
-	id := mustBuild(t, s, cacheEnv(t), "--iidfile", filepath.Join(t.TempDir(), "iid"), rec)
+	id := bigImage(t, s)
 
 	px := startProxy(t, "127.0.0.1:0", reg.Host, 1<<20, 0)
 	addr := px.ln.Addr().String()

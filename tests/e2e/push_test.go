@@ -313,6 +313,19 @@ func (p *proxy) stop() {
 	}
 }
 
+// bigImage builds webapp over a base with fixture-big, a layer large
+// enough for a push to be caught in the middle, and returns its ID.
+func bigImage(t *testing.T, s store) string {
+	t.Helper()
+	p := newProject(t, filepath.Join(t.TempDir(), "webapp"))
+	body, err := os.ReadFile(sourcesRecipe(t, p.repo.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := writeRecipe(t, strings.Replace(string(body), "packages: [busybox]", "packages: [busybox, fixture-big]", 1))
+	return mustBuild(t, s, cacheEnv(t), "--iidfile", filepath.Join(t.TempDir(), "iid"), rec)
+}
+
 // TestPushInterrupted: the registry goes away in the middle of a push: a
 // clear failure, no tag, and the next push sends only what is missing.
 func TestPushInterrupted(t *testing.T) {
@@ -320,13 +333,7 @@ func TestPushInterrupted(t *testing.T) {
 	s := newStore(t)
 	// A big base layer and a small final layer, pushed side by side: the
 	// small one is complete when the connection is cut.
-	p := newProject(t, filepath.Join(t.TempDir(), "webapp"))
-	body, err := os.ReadFile(sourcesRecipe(t, p.repo.Dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := writeRecipe(t, strings.Replace(string(body), "packages: [busybox]", "packages: [busybox, fixture-big]", 1))
-	id := mustBuild(t, s, cacheEnv(t), "--iidfile", filepath.Join(t.TempDir(), "iid"), rec)
+	id := bigImage(t, s)
 
 	px := startProxy(t, "127.0.0.1:0", reg.Host, 4<<20, 3<<20)
 	addr := px.ln.Addr().String()
