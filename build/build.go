@@ -18,6 +18,7 @@ import (
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/buildah/define"
 	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/manifest"
 	"go.podman.io/storage"
 )
 
@@ -86,6 +87,18 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	sys, err := opts.Registry.SystemContext()
 	if err != nil {
 		return nil, err
+	}
+	if opts.Registry.Sign.enabled() {
+		// Before anything moves, the base cache included.
+		if !opts.Push {
+			return nil, fmt.Errorf("%w: --sign-by-sigstore-private-key signs what --push pushes: add --push", ErrUsage)
+		}
+		if _, err := opts.Registry.Sign.signers(); err != nil {
+			return nil, err
+		}
+		if err := checkSigstoreAttachments(sys, "docker://"+r.Push.Repository); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkOutputFile("--iidfile", opts.IIDFile); err != nil {
 		return nil, err
@@ -285,7 +298,7 @@ func pushImage(ctx context.Context, store *stores.Store, plan *Plan, opts Option
 	if err != nil {
 		return err
 	}
-	return pushTags(ctx, p, plan, opts, res, func(ref string) (digest.Digest, error) {
+	return pushTags(ctx, p, plan, opts, res, nil, func(ref string) (digest.Digest, error) {
 		return p.push(ctx, res.ImageID, ref)
 	})
 }
@@ -293,8 +306,13 @@ func pushImage(ctx context.Context, store *stores.Store, plan *Plan, opts Option
 // pushTags puts res.ImageID at every tag of push.repository with put:
 // the profile's tags, --tag, and the immutable tag unless it names this
 // image already (another image there is an error: it is never moved). It
-// records REPOSITORY@DIGEST of each and writes --digestfile.
-func pushTags(ctx context.Context, p *pusher, plan *Plan, opts Options, res *Result, put func(ref string) (digest.Digest, error)) error {
+// records REPOSITORY@DIGEST of each and writes --digestfile. raw is the
+// manifest put writes, when it is known before (nil for an image pushed
+// from the store). With a signing key, the image is signed before a tag
+// names it: a known manifest is put by digest and signed first; an image
+// of the store is signed by containers/image as it is pushed to the first
+// tag, right after the manifest, as podman push does.
+func pushTags(ctx context.Context, p *pusher, plan *Plan, opts Options, res *Result, raw []byte, put func(ref string) (digest.Digest, error)) error {
 	done := phase(opts.Log, "push")
 	repo := plan.recipe.Push.Repository
 	tags := append(append([]string(nil), plan.Tags...), opts.Tags...)
@@ -320,14 +338,39 @@ func pushTags(ctx context.Context, p *pusher, plan *Plan, opts Options, res *Res
 			return fmt.Errorf("the immutable tag %s:%s already names another image (config %s): nothing pushed; commit something new or change push.immutable_tag", repo, tag, existing)
 		}
 	}
+	if p.signers != nil {
+		if err := checkSigstoreAttachments(p.sys, "docker://"+repo); err != nil {
+			return err
+		}
+		if raw != nil && len(tags) > 0 {
+			d, err := manifest.Digest(raw)
+			if err == nil {
+				d, err = p.putManifest(ctx, "docker://"+repo+"@"+d.String(), raw)
+			}
+			if err == nil {
+				err = p.signDigest(ctx, repo, tags[0], d)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return interruptedPush(repo, tags[0], nil, ctx.Err())
+				}
+				return err
+			}
+			opts.Log.Infof("push: signed %s@%s as %s:%s", repo, d, repo, tags[0])
+		}
+	}
 	seen := map[string]bool{}
 	var first digest.Digest
-	for _, tag := range tags {
+	for i, tag := range tags {
 		if seen[tag] {
 			continue
 		}
 		seen[tag] = true
-		d, err := put("docker://" + repo + ":" + tag)
+		putTag := put
+		if i == 0 && raw == nil && p.signers != nil {
+			putTag = func(ref string) (digest.Digest, error) { return p.pushSigned(ctx, res.ImageID, ref) }
+		}
+		d, err := putTag("docker://" + repo + ":" + tag)
 		if err != nil {
 			if ctx.Err() != nil {
 				return interruptedPush(repo, tag, res.Pushed, ctx.Err())

@@ -16,6 +16,7 @@ import (
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/signature/signer"
 	"go.podman.io/image/v5/transports/alltransports"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
@@ -109,6 +110,9 @@ func Push(ctx context.Context, image, dest string, opts PushOptions) (digest.Dig
 		return "", err
 	}
 	if name, ok := strings.CutPrefix(dest, "containers-storage:"); ok {
+		if p.signers != nil {
+			return "", fmt.Errorf("%w: --sign-by-sigstore-private-key: %q cannot hold signatures (a registry or dir: can)", ErrUsage, dest)
+		}
 		// The same store: a copy is another name for the same image (a
 		// bare containers-storage: reference would name the default
 		// store, not this one).
@@ -119,7 +123,20 @@ func Push(ctx context.Context, image, dest string, opts PushOptions) (digest.Dig
 		return img.Digest, writeDigest(opts.DigestFile, img.Digest)
 	}
 	dest = nameArchive(dest, image, img.Names)
-	d, err := p.push(ctx, id, dest)
+	put := p.push
+	if p.signers != nil {
+		switch {
+		case strings.HasPrefix(dest, "docker://"):
+			if err := checkSigstoreAttachments(p.sys, dest); err != nil {
+				return "", err
+			}
+		case strings.HasPrefix(dest, "dir:"):
+		default:
+			return "", fmt.Errorf("%w: --sign-by-sigstore-private-key: %q cannot hold signatures (a registry or dir: can)", ErrUsage, dest)
+		}
+		put = p.pushSigned
+	}
+	d, err := put(ctx, id, dest)
 	if err != nil {
 		if ctx.Err() != nil && strings.HasPrefix(dest, "docker://") {
 			// The manifest goes last: the tag has not moved.
@@ -164,6 +181,7 @@ type pusher struct {
 	runtime *libimage.Runtime
 	opts    libimage.CopyOptions
 	reg     RegistryOptions
+	signers []*signer.Signer // --sign-by-sigstore-private-key; nil signs nothing
 }
 
 func newPusher(store *stores.Store, reg RegistryOptions, progress io.Writer) (*pusher, error) {
@@ -190,12 +208,27 @@ func newPusher(store *stores.Store, reg RegistryOptions, progress io.Writer) (*p
 	if err != nil {
 		return nil, fmt.Errorf("preparing to push: %w", err)
 	}
-	return &pusher{sys: sys, runtime: rt, opts: copts, reg: reg}, nil
+	signers, err := reg.Sign.signers()
+	if err != nil {
+		return nil, err
+	}
+	return &pusher{sys: sys, runtime: rt, opts: copts, reg: reg, signers: signers}, nil
+}
+
+// pushSigned pushes like push and signs the manifest as dest, storing the
+// signature as a sigstore attachment.
+func (p *pusher) pushSigned(ctx context.Context, id, dest string) (digest.Digest, error) {
+	opts := p.opts
+	opts.Signers = p.signers
+	return p.pushWith(ctx, id, dest, opts)
 }
 
 // push copies the image with ID id to dest (TRANSPORT:REF).
 func (p *pusher) push(ctx context.Context, id, dest string) (digest.Digest, error) {
-	opts := p.opts
+	return p.pushWith(ctx, id, dest, p.opts)
+}
+
+func (p *pusher) pushWith(ctx context.Context, id, dest string, opts libimage.CopyOptions) (digest.Digest, error) {
 	if strings.HasPrefix(dest, "docker-archive:") {
 		// docker save's format holds Docker schema 2 manifests only.
 		opts.ManifestMIMEType = manifest.DockerV2Schema2MediaType

@@ -43,6 +43,12 @@ type RegistryOptions struct {
 	// BlobInfoCache is where what is known about blobs in registries is
 	// kept, so that a push sends only what a registry lacks.
 	BlobInfoCache string
+	// RegistriesDir is --registries.d: the directory of registries.d
+	// files (signature storage, use-sigstore-attachments); "" for
+	// containers/image's default directories.
+	RegistriesDir string
+	// Sign signs the final image of a push (not the base cache).
+	Sign SignOptions
 }
 
 // SystemContext returns the containers/image settings of the options.
@@ -52,6 +58,7 @@ func (o RegistryOptions) SystemContext() (*types.SystemContext, error) {
 		DockerCertPath:          o.CertDir,
 		BlobInfoCacheDir:        o.BlobInfoCache,
 		DockerRegistryUserAgent: "strata",
+		RegistriesDirPath:       o.RegistriesDir,
 	}
 	if !o.TLSVerify {
 		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue

@@ -139,7 +139,7 @@ func composedInRegistry(ctx context.Context, env *layers.Env, plan *Plan, opts O
 	if err := writeIID(opts.IIDFile, res.ImageID); err != nil {
 		return true, err
 	}
-	return true, pushTags(ctx, p, plan, opts, res, func(ref string) (digest.Digest, error) {
+	return true, pushTags(ctx, p, plan, opts, res, there.raw, func(ref string) (digest.Digest, error) {
 		if now, err := p.manifestOf(ctx, ref); err == nil && now != nil && now.digest == there.digest {
 			return now.digest, nil // already there
 		}
@@ -328,7 +328,7 @@ func composeChanged(ctx context.Context, env *layers.Env, p *pusher, plan *Plan,
 	if err := writeIID(opts.IIDFile, res.ImageID); err != nil {
 		return true, err
 	}
-	return true, pushTags(ctx, p, plan, opts, res, func(ref string) (digest.Digest, error) {
+	return true, pushTags(ctx, p, plan, opts, res, man, func(ref string) (digest.Digest, error) {
 		return p.putManifest(ctx, ref, man)
 	})
 }

@@ -21,7 +21,7 @@ func buildCommand() *cli.Command {
 			&cli.BoolFlag{Name: "push", Usage: "push the image to the recipe's push.repository with the profile's tags, --tag and push.immutable_tag; stdout then lists REPOSITORY@DIGEST per tag", EnvVars: []string{"STRATA_PUSH"}},
 			&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "push with this `TAG` too (repeatable)"},
 			&cli.StringFlag{Name: "digestfile", Usage: "with --push, write the pushed manifest's digest to `FILE`"},
-		}, append(append(sourceFlags(), imageFlags()...), registryFlags()...)...),
+		}, append(append(append(sourceFlags(), imageFlags()...), registryFlags()...), signFlags()...)...),
 		Action: func(c *cli.Context) error {
 			r, err := recipeArg(c)
 			if err != nil {
@@ -40,6 +40,9 @@ func buildCommand() *cli.Command {
 			}
 			if !c.Bool("push") && (len(c.StringSlice("tag")) > 0 || c.String("digestfile") != "") {
 				return fmt.Errorf("%w: --tag and --digestfile need --push", build.ErrUsage)
+			}
+			if !c.Bool("push") && c.String("sign-by-sigstore-private-key") != "" {
+				return fmt.Errorf("%w: --sign-by-sigstore-private-key signs what --push pushes: add --push", build.ErrUsage)
 			}
 			if err := enterUserNamespace(); err != nil {
 				return err

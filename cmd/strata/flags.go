@@ -213,18 +213,49 @@ func registryFlags() []cli.Flag {
 		&cli.UintFlag{Name: "retry", Value: 3, Usage: "how many times a failed transfer is tried again", EnvVars: []string{"STRATA_RETRY"}},
 		&cli.DurationFlag{Name: "retry-delay", DefaultText: "1s, doubling", Usage: "pause between tries", EnvVars: []string{"STRATA_RETRY_DELAY"}},
 		&cli.StringFlag{Name: "compression-format", Value: "gzip", Usage: "layer compression: gzip or zstd", EnvVars: []string{"STRATA_COMPRESSION_FORMAT"}},
+		&cli.StringFlag{Name: "registries.d", Usage: "`DIR` of registries.d files (use-sigstore-attachments, lookaside), instead of the default directories"},
+	}
+}
+
+// signFlags are the signing flags of commands that push, named as
+// podman push's and skopeo copy's.
+func signFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "sign-by-sigstore-private-key", Usage: "sign the pushed image with the sigstore private key in `FILE` (strata key generate makes one)"},
+		&cli.StringFlag{Name: "sign-passphrase-file", Usage: "read the private key's passphrase from the first line of `FILE`"},
 	}
 }
 
 func registryOptions(c *cli.Context) (build.RegistryOptions, error) {
 	o := build.RegistryOptions{
-		AuthFile:    c.String("authfile"),
-		Creds:       c.String("creds"),
-		CertDir:     c.String("cert-dir"),
-		TLSVerify:   c.Bool("tls-verify"),
-		Retry:       c.Uint("retry"),
-		RetryDelay:  c.Duration("retry-delay"),
-		Compression: c.String("compression-format"),
+		AuthFile:      c.String("authfile"),
+		Creds:         c.String("creds"),
+		CertDir:       c.String("cert-dir"),
+		TLSVerify:     c.Bool("tls-verify"),
+		Retry:         c.Uint("retry"),
+		RetryDelay:    c.Duration("retry-delay"),
+		Compression:   c.String("compression-format"),
+		RegistriesDir: c.String("registries.d"),
+	}
+	if key := c.String("sign-by-sigstore-private-key"); key != "" {
+		if _, err := os.Stat(key); err != nil {
+			return o, fmt.Errorf("%w: --sign-by-sigstore-private-key: %v", build.ErrUsage, err)
+		}
+		o.Sign.PrivateKeyFile = key
+		if file := c.String("sign-passphrase-file"); file != "" {
+			pass, err := build.ReadPassphraseFile("--sign-passphrase-file", file)
+			if err != nil {
+				return o, err
+			}
+			o.Sign.Passphrase = pass
+		}
+	} else if c.String("sign-passphrase-file") != "" {
+		return o, fmt.Errorf("%w: --sign-passphrase-file needs --sign-by-sigstore-private-key", build.ErrUsage)
+	}
+	if d := o.RegistriesDir; d != "" {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			return o, fmt.Errorf("%w: --registries.d %q: not a directory", build.ErrUsage, d)
+		}
 	}
 	if _, err := o.SystemContext(); err != nil {
 		return o, err

@@ -29,6 +29,7 @@ const (
 	exitOK          = 0
 	exitFailure     = 1   // the build (or another operation) failed
 	exitUsage       = 2   // bad flags, arguments or recipe
+	exitRefused     = 3   // strata verify: the signature policy refuses the image
 	exitInterrupted = 130 // stopped by SIGINT or SIGTERM
 )
 
@@ -109,6 +110,8 @@ func report(err error, interrupted bool, stderr io.Writer) int {
 		return exitInterrupted
 	case errors.Is(err, recipes.ErrInvalid), errors.Is(err, build.ErrUsage), errors.Is(err, stores.ErrUnknownDriver):
 		return exitUsage
+	case errors.Is(err, build.ErrRefused):
+		return exitRefused
 	}
 	return exitFailure
 }

@@ -18,7 +18,7 @@ func pushCommand() *cli.Command {
 			"Stdout: REPOSITORY@DIGEST (or the digest for the other transports).",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "digestfile", Usage: "write the pushed manifest's digest to `FILE`"},
-		}, registryFlags()...),
+		}, append(registryFlags(), signFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return fmt.Errorf("%w: want IMAGE and DESTINATION arguments, got %d", build.ErrUsage, c.NArg())
