@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/internal/stores"
 	"github.com/strata-build/strata/layers"
+	"github.com/strata-build/strata/layers/sbom"
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/buildah/define"
 	"go.podman.io/image/v5/docker/reference"
@@ -39,6 +40,10 @@ type Options struct {
 	Push       bool
 	Tags       []string // --tag
 	DigestFile string   // --digestfile
+	// SBOMFile is --sbom: where the image's SBOM is written.
+	SBOMFile string
+	// BuilderVersion is strata's version, for the provenance.
+	BuilderVersion string
 }
 
 // Result says what a build made.
@@ -53,11 +58,16 @@ type Result struct {
 	FinalCached bool     `json:"final_cached"`
 	// Pushed lists REPOSITORY@DIGEST for each tag pushed.
 	Pushed []string `json:"pushed,omitempty"`
+	// SBOM is the image's SBOM (CycloneDX JSON).
+	SBOM []byte `json:"-"`
+
+	started time.Time
 }
 
 // Run builds the recipe's image and commits it to its destination. Nothing
 // is left behind on failure: no working container, no mount, no tag.
 func Run(ctx context.Context, opts Options) (*Result, error) {
+	started := time.Now()
 	r := opts.Recipe
 	dest, err := ParseDestination(opts.Output, r.Name)
 	if err != nil {
@@ -104,6 +114,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	if err := checkOutputFile("--digestfile", opts.DigestFile); err != nil {
+		return nil, err
+	}
+	if err := checkOutputFile("--sbom", opts.SBOMFile); err != nil {
 		return nil, err
 	}
 	if file, _, ok := dest.archive(); ok {
@@ -167,7 +180,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		Isolation: isolation, SystemContext: sys, Epoch: opts.Epoch,
 	}
 
-	res := &Result{BaseKey: plan.Base.Key, Destination: dest.String()}
+	res := &Result{BaseKey: plan.Base.Key, Destination: dest.String(), started: started}
 	if done, err := composedInRegistry(ctx, env, plan, opts, res); done || err != nil {
 		return res, err
 	}
@@ -221,6 +234,9 @@ func finish(ctx context.Context, store *stores.Store, plan *Plan, opts Options, 
 	if err := writeIID(opts.IIDFile, id); err != nil {
 		return nil, err
 	}
+	if err := recordAttestations(ctx, store, plan, opts, res, id, dest); err != nil {
+		return nil, err
+	}
 	if dest.Transport == "containers-storage" {
 		if err := nameImage(store, id, append([]string{dest.Path}, names...)); err != nil {
 			return nil, err
@@ -229,6 +245,33 @@ func finish(ctx context.Context, store *stores.Store, plan *Plan, opts Options, 
 	res.ImageID, res.Names = id, names
 	announce()
 	return res, pushImage(ctx, store, plan, opts, res)
+}
+
+// recordAttestations computes the SBOM of the image id of the store,
+// writes --sbom, and keeps the build's provenance beside the image.
+func recordAttestations(ctx context.Context, store *stores.Store, plan *Plan, opts Options, res *Result, id string, dest Destination) error {
+	labels, err := imageLabels(ctx, store, id)
+	if err != nil {
+		return err
+	}
+	if res.SBOM, err = sbomOfLabels(labels); err != nil {
+		return err
+	}
+	if err := writeSBOM(opts.SBOMFile, res.SBOM); err != nil {
+		return err
+	}
+	img, err := store.Image(id)
+	if err != nil {
+		return err
+	}
+	prov, err := provenance(plan, opts, res, dest.String(), img.Digest, res.started, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := keepProvenance(store, id, prov); err != nil {
+		opts.Log.Warnf("keeping the provenance of %s: %v", short(id), err)
+	}
+	return nil
 }
 
 // buildOrReuseBase finds the planned base (the local store, then the
@@ -382,6 +425,27 @@ func pushTags(ctx context.Context, p *pusher, plan *Plan, opts Options, res *Res
 		}
 		res.Pushed = append(res.Pushed, Canonical("docker://"+repo, d))
 		opts.Log.Infof("push: %s:%s is %s", repo, tag, d)
+	}
+	if first != "" {
+		sbomDoc := func() ([]byte, error) {
+			if res.SBOM == nil {
+				doc, err := p.remoteSBOM(ctx, repo, first)
+				if err != nil {
+					return nil, err
+				}
+				res.SBOM = doc
+			}
+			return res.SBOM, nil
+		}
+		prov := func() ([]byte, error) { return provenance(plan, opts, res, repo, first, res.started, time.Now()) }
+		err := p.attachAll(ctx, repo, tags[0], first, plan.Epoch.UTC().Format(time.RFC3339), opts.Log.Infof,
+			attestation{sbom.MediaType, sbomDoc}, attestation{ProvenanceType, prov})
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted while attaching the SBOM and provenance of %s@%s (the tags are pushed): %w", repo, first, ctx.Err())
+			}
+			return fmt.Errorf("attaching the SBOM and provenance of %s@%s (the tags are pushed): %w", repo, first, err)
+		}
 	}
 	done("pushed", "pushed %s to %s (%s)", short(res.ImageID), repo, strings.Join(tags, ", "))
 	return writeDigest(opts.DigestFile, first)

@@ -12,6 +12,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/internal/stores"
+	"github.com/strata-build/strata/layers"
+	"github.com/strata-build/strata/layers/sbom"
 	"go.podman.io/common/libimage"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
@@ -148,6 +150,11 @@ func Push(ctx context.Context, image, dest string, opts PushOptions) (digest.Dig
 		return "", err
 	}
 	log.Infof("pushed %s to %s", short(id), dest)
+	if rest, ok := strings.CutPrefix(dest, "docker://"); ok {
+		if err := p.attachStored(ctx, store, id, rest, d, log); err != nil {
+			return "", err
+		}
+	}
 	return d, writeDigest(opts.DigestFile, d)
 }
 
@@ -292,4 +299,36 @@ func Canonical(dest string, d digest.Digest) string {
 		return named.Name() + "@" + d.String()
 	}
 	return d.String()
+}
+
+// attachStored attaches, to an image of the store pushed as ref (with
+// manifest digest d), the SBOM its labels give, when it has them (an
+// image strata built).
+func (p *pusher) attachStored(ctx context.Context, store storage.Store, id, ref string, d digest.Digest, log *logrus.Logger) error {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return err
+	}
+	labels, err := imageLabels(ctx, store, id)
+	if err != nil {
+		return err
+	}
+	doc, err := layers.SBOMOf(labels)
+	if errors.Is(err, layers.ErrNoSBOM) {
+		return nil // not an image strata built
+	}
+	if err != nil {
+		return err
+	}
+	// Not the provenance: the build's names the manifest it made, and a
+	// push may write another (compressed) manifest of the image.
+	atts := []attestation{{sbom.MediaType, func() ([]byte, error) { return doc, nil }}}
+	tag := "latest"
+	if t, ok := named.(reference.Tagged); ok {
+		tag = t.Tag()
+	}
+	if err := p.attachAll(ctx, named.Name(), tag, d, labels[layers.LabelCreated], log.Infof, atts...); err != nil {
+		return fmt.Errorf("attaching the SBOM and provenance of %s@%s (the image is pushed): %w", named.Name(), d, err)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/layers"
+	"github.com/strata-build/strata/layers/sbom"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/pkg/blobinfocache/memory"
@@ -139,6 +140,16 @@ func composedInRegistry(ctx context.Context, env *layers.Env, plan *Plan, opts O
 	if err := writeIID(opts.IIDFile, res.ImageID); err != nil {
 		return true, err
 	}
+	if opts.SBOMFile != "" {
+		doc, err := p.remoteSBOM(ctx, repo, there.digest)
+		if err != nil {
+			return true, err
+		}
+		res.SBOM = doc
+		if err := writeSBOM(opts.SBOMFile, doc); err != nil {
+			return true, err
+		}
+	}
 	return true, pushTags(ctx, p, plan, opts, res, there.raw, func(ref string) (digest.Digest, error) {
 		if now, err := p.manifestOf(ctx, ref); err == nil && now != nil && now.digest == there.digest {
 			return now.digest, nil // already there
@@ -254,7 +265,11 @@ func composeChanged(ctx context.Context, env *layers.Env, p *pusher, plan *Plan,
 			return false, err
 		}
 		if k, ok := have[pl.Kind+":"+pl.Key]; ok {
-			out[i].DiffID, out[i].Size, blobs[i] = k.layer.DiffID, k.layer.Size, k.blob
+			if pl.Kind == layers.KindInstall && k.layer.Python == nil {
+				log.Debugf("final: not composing in the registry: %s:%s records no Python distributions of the install layer of %s (made by an older strata)", repo, plan.Tags[0], pl.Source)
+				return false, nil
+			}
+			out[i].DiffID, out[i].Size, out[i].Python, blobs[i] = k.layer.DiffID, k.layer.Size, k.layer.Python, k.blob
 			continue
 		}
 		todo = append(todo, i)
@@ -306,9 +321,19 @@ func composeChanged(ctx context.Context, env *layers.Env, p *pusher, plan *Plan,
 		if err != nil {
 			return true, fmt.Errorf("source %q: %w", l.Source, err)
 		}
+		var py *pythonReader
+		if l.Kind == layers.KindInstall {
+			py = readPythonFrom(&stream)
+		}
 		blob, diffID, size, err := uploadLayer(ctx, dest, cache, stream)
 		stream.Close()
 		cleanup()
+		if py != nil {
+			if perr := py.wait(); err == nil && perr != nil {
+				err = fmt.Errorf("reading its Python distributions: %w", perr)
+			}
+			l.Python = &py.dists
+		}
 		if err != nil {
 			return true, fmt.Errorf("uploading the %s layer of source %q to %s: %w", l.Kind, l.Source, repo, registryError(p.sys, hostOf(tagRef), err))
 		}
@@ -324,6 +349,16 @@ func composeChanged(ctx context.Context, env *layers.Env, p *pusher, plan *Plan,
 		return true, fmt.Errorf("uploading the image configuration to %s: %w", repo, registryError(p.sys, hostOf(tagRef), err))
 	}
 	res.ImageID = cd.Encoded()
+	var cfg v1.Image
+	if err := json.Unmarshal(config, &cfg); err != nil {
+		return true, err
+	}
+	if res.SBOM, err = sbomOfLabels(cfg.Config.Labels); err != nil {
+		return true, err
+	}
+	if err := writeSBOM(opts.SBOMFile, res.SBOM); err != nil {
+		return true, err
+	}
 	done("composed", "composed %s in %s: %d of %d layers over the base made here, the rest in the registry (final key %s)", short(res.ImageID), repo, len(todo), len(planned), res.FinalKey[:16])
 	if err := writeIID(opts.IIDFile, res.ImageID); err != nil {
 		return true, err
@@ -423,4 +458,48 @@ func (p *Plan) CheckRegistryLayers(ctx context.Context, log *logrus.Logger) {
 		}
 		p.Final.Layers = append(p.Final.Layers, PlanLayer{Source: l.Source, Kind: l.Kind, Key: l.Key, Cache: st})
 	}
+}
+
+// pythonReader reads the Python distributions of an install layer's
+// stream while it is uploaded: each byte is read once.
+type pythonReader struct {
+	pw    *io.PipeWriter
+	done  chan error
+	dists []sbom.Python
+}
+
+// readPythonFrom replaces *stream with one that also feeds the reader.
+func readPythonFrom(stream *io.ReadCloser) *pythonReader {
+	pr, pw := io.Pipe()
+	p := &pythonReader{pw: pw, done: make(chan error, 1)}
+	go func() {
+		d, err := sbom.PythonDists(pr)
+		if d == nil {
+			d = []sbom.Python{}
+		}
+		p.dists = d
+		pr.CloseWithError(err)
+		p.done <- err
+	}()
+	*stream = struct {
+		io.Reader
+		io.Closer
+	}{io.TeeReader(*stream, pw), *stream}
+	return p
+}
+
+// wait ends the reading and returns its error.
+func (p *pythonReader) wait() error {
+	p.pw.Close()
+	return <-p.done
+}
+
+// remoteSBOM computes the SBOM of the image repo@d from its
+// configuration (one blob read).
+func (p *pusher) remoteSBOM(ctx context.Context, repo string, d digest.Digest) ([]byte, error) {
+	img, err := p.openRemote(ctx, "docker://"+repo+"@"+d.String())
+	if err != nil {
+		return nil, err
+	}
+	return sbomOfLabels(img.config.Config.Labels)
 }

@@ -2,6 +2,7 @@ package layers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/internal/stores"
+	"github.com/strata-build/strata/layers/sbom"
 	"github.com/strata-build/strata/recipes"
 	"github.com/strata-build/strata/recipes/targets"
 	"go.podman.io/buildah"
@@ -30,7 +32,21 @@ const (
 	LabelBaseKey      = "io.strata.base.key"
 	LabelBasePackages = "io.strata.base.packages"
 	LabelCreated      = "org.opencontainers.image.created"
+	// LabelBaseRPMs lists every package of the base's rpm database (JSON:
+	// name, epoch, version, release, arch, license, source RPM, vendor,
+	// packager), read with the host's rpm after the install: the RPM part
+	// of the SBOM, in the configuration so that an image composed in a
+	// registry has it without pulling a layer.
+	LabelBaseRPMs = "io.strata.base.rpms"
+	// LabelBaseFrom is the image the base was installed over: NAME@DIGEST
+	// for a registry image, else base.from as written ("scratch").
+	LabelBaseFrom = "io.strata.base.from"
 )
+
+// BaseSBOMFile is the base layer's own bill of materials (its RPMs and
+// the image under them), a CycloneDX document in the layer its facts are
+// in.
+const BaseSBOMFile = "/usr/share/strata/sbom/base.cdx.json"
 
 // Env is what assembling a layer needs from its caller.
 type Env struct {
@@ -213,9 +229,23 @@ func BuildBase(ctx context.Context, env *Env, spec BaseSpec, recipeName string) 
 		t := newestBuildTime(ctx, root, target)
 		epoch = &t
 	}
+	rpms, err := queryRPMs(ctx, root, target)
+	if err != nil {
+		return "", err
+	}
 	if err := cleanDNF(root, target); err != nil {
 		return "", err
 	}
+	from := spec.FromRef()
+	doc, err := sbom.Encode(sbom.Image{Name: recipeName + "-base", Created: *epoch, From: from, BaseKey: key, Distro: target.Name, RPMs: rpms})
+	if err != nil {
+		return "", err
+	}
+	if err := writeRootFile(root, BaseSBOMFile, doc); err != nil {
+		return "", fmt.Errorf("writing %s into the base: %w", BaseSBOMFile, err)
+	}
+	b.SetLabel(LabelBaseRPMs, string(compactJSON(rpms)))
+	b.SetLabel(LabelBaseFrom, from)
 	b.SetLabel(LabelBaseKey, key)
 	b.SetLabel(LabelBaseKeyDoc, string(spec.KeyDocument()))
 	b.SetLabel(LabelBasePackages, strings.Join(pkgs, " "))
@@ -294,6 +324,38 @@ func bigDataTime(store storage.Store, img *storage.Image, key string) (time.Time
 	}
 	t, err := time.Parse(time.RFC3339, string(data))
 	return t, err == nil
+}
+
+// queryRPMs lists the packages of the root's rpm database with the host's
+// rpm (nothing runs inside the image).
+func queryRPMs(ctx context.Context, root string, t targets.Target) ([]sbom.RPM, error) {
+	cmd := exec.CommandContext(ctx, "rpm", "--root", root, "--dbpath", t.RPMDBPath, "-qa", "--qf", sbom.QueryFormat)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("listing the installed packages for the SBOM (rpm --root --dbpath %s -qa): %w: %s", t.RPMDBPath, err, strings.TrimSpace(stderr.String()))
+	}
+	return sbom.ParseRPMQuery(out)
+}
+
+// writeRootFile writes a file of strata's into a mounted root, with its
+// parent directories (0755, as the image's own).
+func writeRootFile(root, name string, data []byte) error {
+	p := filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(name, "/")))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p, data, 0o644)
+}
+
+// compactJSON encodes v without HTML escaping or a final newline.
+func compactJSON(v any) []byte {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // plain values
+	return []byte(strings.TrimSuffix(b.String(), "\n"))
 }
 
 // checkLocked checks that the root holds exactly the locked packages.

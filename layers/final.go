@@ -39,7 +39,7 @@ const (
 
 // finalKeyVersion changes whenever the meaning of a final or layer key
 // changes.
-const finalKeyVersion = 2
+const finalKeyVersion = 3 // 3: the SBOM label, sources' paths in their records
 
 // LabelLayers records, in the image configuration, the key and diff ID of
 // every layer strata put over the base (JSON, bottom first), so that a
@@ -54,7 +54,7 @@ type Source struct {
 	Branch  string    `json:"branch"`
 	Commit  string    `json:"commit"`
 	Time    time.Time `json:"-"` // the commit time
-	Path    string    `json:"-"`
+	Path    string    `json:"path"`
 	Install []string  `json:"-"`
 	Needs   []string  `json:"-"` // sources whose checkouts its install command sees
 	Dir     string    `json:"-"` // the checkout's entry in the clone cache (gitsrc.OpenTree)
@@ -236,6 +236,9 @@ func BuildFinal(ctx context.Context, env *Env, spec *FinalSpec, names []string) 
 			return "", nil, err
 		}
 		spec.describe(&l, src)
+		if err := readPython(env.Store, &l); err != nil {
+			return "", nil, err
+		}
 		env.Log.Infof("final: %s layer of %s: %s (%s)", KindInstall, src.Name, l.How, short(l.DiffID.Encoded()))
 		out = append(out, l)
 	}
@@ -402,9 +405,13 @@ func pushCheckout(ctx context.Context, env *Env, spec *FinalSpec, st *stack, src
 func (s *FinalSpec) composition(out []Layer) composition {
 	labels := s.Labels()
 	labels[LabelLayers] = string(layersJSON(out))
+	apply := applyImage(s.Image, labels)
 	return composition{
 		base: s.BaseID, layers: out, created: s.Epoch,
-		edit:  applyImage(s.Image, labels),
+		edit: func(c *v1.ImageConfig) {
+			apply(c)
+			s.labelSBOM(c)
+		},
 		notes: s.notes(labels[LabelFinalKey]),
 	}
 }

@@ -70,7 +70,7 @@ func TestFinalLabels(t *testing.T) {
 	if err := json.Unmarshal([]byte(l[LabelSources]), &sources); err != nil {
 		t.Fatal(err)
 	}
-	if len(sources) != 2 || sources[1]["name"] != "lib" || sources[1]["commit"] != "c2" || len(sources[0]) != 4 {
+	if len(sources) != 2 || sources[1]["name"] != "lib" || sources[1]["commit"] != "c2" || sources[0]["path"] != "/src/web" || len(sources[0]) != 5 {
 		t.Errorf("io.strata.sources = %s", l[LabelSources])
 	}
 	if l[LabelSource] != "https://example.com/web" || l[LabelRevision] != "c1" || l[LabelFinalKey] != s.Key() || l[LabelBaseKey] != "k1" {

@@ -14,7 +14,7 @@ import (
 
 // keyVersion changes whenever the meaning of a key document changes, so
 // that bases built by an older strata are never mistaken for new ones.
-const keyVersion = 3
+const keyVersion = 4 // 4: the base carries its RPM list and SBOM
 
 // BaseSpec is everything that determines the content of a base layer.
 type BaseSpec struct {
@@ -81,6 +81,27 @@ func (s BaseSpec) KeyDocument() []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(keyDoc{Version: keyVersion, BaseSpec: s.canonical()}) // plain strings and slices: cannot fail
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// FromRef names the image the base is installed over for its SBOM:
+// NAME@DIGEST for a registry image (the resolved name), else base.from as
+// written ("scratch").
+func (s BaseSpec) FromRef() string {
+	if s.From == "" {
+		return recipes.Scratch
+	}
+	if s.FromDigest == "" || !isRegistryRef(s.From) {
+		return s.From
+	}
+	from := s.FromResolved
+	if from == "" {
+		from = strings.TrimPrefix(s.From, "docker://")
+	}
+	named, err := reference.ParseNormalizedNamed(from)
+	if err != nil {
+		return s.From
+	}
+	return reference.TrimNamed(named).String() + "@" + s.FromDigest
 }
 
 // PullRef returns the reference the base is built from: a registry image

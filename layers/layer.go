@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
+	"github.com/strata-build/strata/layers/sbom"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
 )
@@ -45,6 +46,10 @@ type Layer struct {
 	DiffID digest.Digest `json:"diff_id"`
 	// Size is the uncompressed size in bytes.
 	Size int64 `json:"size"`
+	// Python lists the Python distributions an install layer adds (its
+	// *.dist-info and *.egg-info metadata), for the SBOM; nil for a
+	// checkout layer.
+	Python *[]sbom.Python `json:"python,omitempty"`
 	// ID is the storage layer holding it in the local store.
 	ID string `json:"-"`
 	// How is how this build got it (HowBuilt, HowReused, HowRestacked).

@@ -21,6 +21,7 @@ func buildCommand() *cli.Command {
 			&cli.BoolFlag{Name: "push", Usage: "push the image to the recipe's push.repository with the profile's tags, --tag and push.immutable_tag; stdout then lists REPOSITORY@DIGEST per tag", EnvVars: []string{"STRATA_PUSH"}},
 			&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "push with this `TAG` too (repeatable)"},
 			&cli.StringFlag{Name: "digestfile", Usage: "with --push, write the pushed manifest's digest to `FILE`"},
+			&cli.StringFlag{Name: "sbom", Usage: "write the image's SBOM (CycloneDX 1.6 JSON) to `FILE`"},
 		}, append(append(append(sourceFlags(), imageFlags()...), registryFlags()...), signFlags()...)...),
 		Action: func(c *cli.Context) error {
 			r, err := recipeArg(c)
@@ -60,6 +61,9 @@ func buildCommand() *cli.Command {
 				Push:        c.Bool("push"),
 				Tags:        c.StringSlice("tag"),
 				DigestFile:  c.String("digestfile"),
+				SBOMFile:    c.String("sbom"),
+
+				BuilderVersion: version,
 			})
 			if err != nil {
 				return err

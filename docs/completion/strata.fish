@@ -2,7 +2,7 @@
 
 function __fish_strata_no_subcommand --description 'Test if there has been any subcommand yet'
     for i in (commandline -opc)
-        if contains -- $i build cache ls gc prune completion help h deps doctor key generate lock login logout plan push validate verify version help h
+        if contains -- $i build cache ls gc prune completion help h deps doctor key generate lock login logout plan provenance push sbom validate verify version help h
             return 1
         end
     end
@@ -30,6 +30,7 @@ complete -c strata -n '__fish_seen_subcommand_from build' -f -l network -r -d 'n
 complete -c strata -n '__fish_seen_subcommand_from build' -f -l push -d 'push the image to the recipe\'s push.repository with the profile\'s tags, --tag and push.immutable_tag; stdout then lists REPOSITORY@DIGEST per tag'
 complete -c strata -n '__fish_seen_subcommand_from build' -f -l tag -s t -r -d 'push with this `TAG` too (repeatable)'
 complete -c strata -n '__fish_seen_subcommand_from build' -f -l digestfile -r -d 'with --push, write the pushed manifest\'s digest to `FILE`'
+complete -c strata -n '__fish_seen_subcommand_from build' -f -l sbom -r -d 'write the image\'s SBOM (CycloneDX 1.6 JSON) to `FILE`'
 complete -c strata -n '__fish_seen_subcommand_from build' -f -l profile -s p -r -d 'the recipe profile to build (default: the recipe\'s first)'
 complete -c strata -n '__fish_seen_subcommand_from build' -f -l branch -r -d 'take every source from `BRANCH`, whatever the profile says'
 complete -c strata -n '__fish_seen_subcommand_from build' -f -l offline -d 'no network access: local sources are read, remote ones come from the clone cache'
@@ -133,6 +134,16 @@ complete -c strata -n '__fish_seen_subcommand_from plan' -f -l retry -r -d 'how 
 complete -c strata -n '__fish_seen_subcommand_from plan' -f -l retry-delay -r -d 'pause between tries'
 complete -c strata -n '__fish_seen_subcommand_from plan' -f -l compression-format -r -d 'layer compression: gzip or zstd'
 complete -c strata -n '__fish_seen_subcommand_from plan' -f -l registries.d -r -d '`DIR` of registries.d files (use-sigstore-attachments, lookaside), instead of the default directories'
+complete -c strata -n '__fish_seen_subcommand_from provenance' -f -l help -s h -d 'show help'
+complete -r -c strata -n '__fish_strata_no_subcommand' -a 'provenance' -d 'print an image\'s provenance (an in-toto statement with a SLSA v1 provenance predicate)'
+complete -c strata -n '__fish_seen_subcommand_from provenance' -f -l authfile -r -d 'credentials `FILE` (default: auth.json of podman, then ~/.docker/config.json)'
+complete -c strata -n '__fish_seen_subcommand_from provenance' -f -l creds -r -d '`USER[:PASSWORD]` for the registry, instead of the authfile'
+complete -c strata -n '__fish_seen_subcommand_from provenance' -f -l cert-dir -r -d '`DIR` with the registry\'s CA certificate (*.crt) and client certificates'
+complete -c strata -n '__fish_seen_subcommand_from provenance' -f -l tls-verify -d 'require HTTPS and verify certificates (false also allows plain HTTP)'
+complete -c strata -n '__fish_seen_subcommand_from provenance' -f -l retry -r -d 'how many times a failed transfer is tried again'
+complete -c strata -n '__fish_seen_subcommand_from provenance' -f -l retry-delay -r -d 'pause between tries'
+complete -c strata -n '__fish_seen_subcommand_from provenance' -f -l compression-format -r -d 'layer compression: gzip or zstd'
+complete -c strata -n '__fish_seen_subcommand_from provenance' -f -l registries.d -r -d '`DIR` of registries.d files (use-sigstore-attachments, lookaside), instead of the default directories'
 complete -c strata -n '__fish_seen_subcommand_from push' -f -l help -s h -d 'show help'
 complete -r -c strata -n '__fish_strata_no_subcommand' -a 'push' -d 'push an image of the local store to a registry or an archive, sending only the blobs the registry lacks'
 complete -c strata -n '__fish_seen_subcommand_from push' -f -l digestfile -r -d 'write the pushed manifest\'s digest to `FILE`'
@@ -146,6 +157,16 @@ complete -c strata -n '__fish_seen_subcommand_from push' -f -l compression-forma
 complete -c strata -n '__fish_seen_subcommand_from push' -f -l registries.d -r -d '`DIR` of registries.d files (use-sigstore-attachments, lookaside), instead of the default directories'
 complete -c strata -n '__fish_seen_subcommand_from push' -f -l sign-by-sigstore-private-key -r -d 'sign the pushed image with the sigstore private key in `FILE` (strata key generate makes one)'
 complete -c strata -n '__fish_seen_subcommand_from push' -f -l sign-passphrase-file -r -d 'read the private key\'s passphrase from the first line of `FILE`'
+complete -c strata -n '__fish_seen_subcommand_from sbom' -f -l help -s h -d 'show help'
+complete -r -c strata -n '__fish_strata_no_subcommand' -a 'sbom' -d 'print an image\'s SBOM (CycloneDX 1.6 JSON): its RPMs, sources and Python distributions'
+complete -c strata -n '__fish_seen_subcommand_from sbom' -f -l authfile -r -d 'credentials `FILE` (default: auth.json of podman, then ~/.docker/config.json)'
+complete -c strata -n '__fish_seen_subcommand_from sbom' -f -l creds -r -d '`USER[:PASSWORD]` for the registry, instead of the authfile'
+complete -c strata -n '__fish_seen_subcommand_from sbom' -f -l cert-dir -r -d '`DIR` with the registry\'s CA certificate (*.crt) and client certificates'
+complete -c strata -n '__fish_seen_subcommand_from sbom' -f -l tls-verify -d 'require HTTPS and verify certificates (false also allows plain HTTP)'
+complete -c strata -n '__fish_seen_subcommand_from sbom' -f -l retry -r -d 'how many times a failed transfer is tried again'
+complete -c strata -n '__fish_seen_subcommand_from sbom' -f -l retry-delay -r -d 'pause between tries'
+complete -c strata -n '__fish_seen_subcommand_from sbom' -f -l compression-format -r -d 'layer compression: gzip or zstd'
+complete -c strata -n '__fish_seen_subcommand_from sbom' -f -l registries.d -r -d '`DIR` of registries.d files (use-sigstore-attachments, lookaside), instead of the default directories'
 complete -c strata -n '__fish_seen_subcommand_from validate' -f -l help -s h -d 'show help'
 complete -r -c strata -n '__fish_strata_no_subcommand' -a 'validate' -d 'check a recipe and report every problem with its file:line:column'
 complete -c strata -n '__fish_seen_subcommand_from verify' -f -l help -s h -d 'show help'

@@ -159,13 +159,13 @@ func TestCacheMaxAge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := writeRecipe(t, strings.Replace(string(body), "  packages: [busybox]\n", "  packages: [busybox]\n  max_age: 2s\n", 1))
+	file := writeRecipe(t, strings.Replace(string(body), "  packages: [busybox]\n", "  packages: [busybox]\n  max_age: 6s\n", 1))
 	mustBuild(t, s, env, file)
 	r := strata(t, s, env, "--log-format", "json", "build", file)
 	if ev := events(t, r.stderr); r.code != 0 || ev["base"] != "hit" {
 		t.Fatalf("immediate rebuild: exit %d, decisions %v", r.code, ev)
 	}
-	time.Sleep(2500 * time.Millisecond)
+	time.Sleep(6500 * time.Millisecond)
 	plan := planJSON(t, s, env, file)
 	if c := plan.Base.Cache; c.Decision != "miss" || !strings.Contains(c.Reason, "expired") {
 		t.Errorf("plan after max_age: %+v", c)

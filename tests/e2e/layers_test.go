@@ -259,10 +259,10 @@ func TestComposedAfterChange(t *testing.T) {
 	}
 	ups := reg.BlobUploads(t)
 	slices.Sort(ups)
-	want := []string{after.Layers[3].Digest, after.Config.Digest}
+	want := append([]string{after.Layers[3].Digest, after.Config.Digest}, reg.attachmentBlobs(t, "e2e/three", reg.Digest(t, "e2e/three:stg"))...)
 	slices.Sort(want)
 	if !slices.Equal(ups, want) {
-		t.Errorf("uploads %v, want beta's checkout layer and the configuration %v", ups, want)
+		t.Errorf("uploads %v, want beta's checkout layer, the configuration and the attachments %v", ups, want)
 	}
 	for _, line := range reg.Requests(t) {
 		if f := strings.Fields(line); len(f) > 1 && f[0] == "GET" && strings.Contains(f[1], "/blobs/") {
@@ -320,10 +320,10 @@ func TestComposedAfterChange(t *testing.T) {
 	last := reg.manifest(t, "e2e/three:stg")
 	ups = reg.BlobUploads(t)
 	slices.Sort(ups)
-	want = []string{last.Layers[4].Digest, last.Layers[5].Digest, last.Config.Digest}
+	want = append([]string{last.Layers[4].Digest, last.Layers[5].Digest, last.Config.Digest}, reg.attachmentBlobs(t, "e2e/three", reg.Digest(t, "e2e/three:stg"))...)
 	slices.Sort(want)
 	if !slices.Equal(ups, want) {
-		t.Errorf("uploads %v, want gamma's two layers and the configuration %v", ups, want)
+		t.Errorf("uploads %v, want gamma's two layers, the configuration and the attachments %v", ups, want)
 	}
 	if strings.Count(r.stderr, "running the install command") != 1 {
 		t.Errorf("install commands run after a commit in gamma: want only gamma's\n%s", r.stderr)

@@ -50,6 +50,79 @@ func (r *registry) tags(t *testing.T, repo string) []string {
 	return list.Tags
 }
 
+// imageTags lists the tags of a repository that name images: without
+// the referrers-tag indexes (sha256-HEX) of their attachments.
+func (r *registry) imageTags(t *testing.T, repo string) []string {
+	t.Helper()
+	return slices.DeleteFunc(r.tags(t, repo), func(tag string) bool { return strings.HasPrefix(tag, "sha256-") })
+}
+
+// attachments returns, by artifact type, the blob of each artifact the
+// referrers-tag index of repo@digest lists (the SBOM, the provenance).
+func (r *registry) attachments(t *testing.T, repo, digest string) map[string]string {
+	t.Helper()
+	args := append([]string{"inspect", "--raw"}, r.skopeoFlags()...)
+	tag := strings.Replace(digest, ":", "-", 1)
+	if !r.exists(t, repo+":"+tag) {
+		return map[string]string{}
+	}
+	var idx struct {
+		Manifests []struct{ Digest, ArtifactType string }
+	}
+	if err := json.Unmarshal([]byte(tool(t, "skopeo", append(args, "docker://"+r.Host+"/"+repo+":"+tag)...)), &idx); err != nil {
+		t.Fatalf("the referrers index of %s@%s: %v", repo, digest, err)
+	}
+	out := map[string]string{}
+	for _, m := range idx.Manifests {
+		var art struct {
+			Subject struct{ Digest string }
+			Layers  []struct{ Digest string }
+		}
+		if err := json.Unmarshal([]byte(tool(t, "skopeo", append(args, "docker://"+r.Host+"/"+repo+"@"+m.Digest)...)), &art); err != nil || len(art.Layers) != 1 {
+			t.Fatalf("the attachment %s of %s@%s: %v", m.Digest, repo, digest, err)
+		}
+		if art.Subject.Digest != digest {
+			t.Errorf("the attachment %s names subject %s, want %s", m.Digest, art.Subject.Digest, digest)
+		}
+		if _, dup := out[m.ArtifactType]; dup {
+			t.Errorf("two %s attachments of %s@%s", m.ArtifactType, repo, digest)
+		}
+		out[m.ArtifactType] = art.Layers[0].Digest
+	}
+	return out
+}
+
+// referrers returns, by artifact type, the manifest digest of each
+// artifact the referrers-tag index of repo@digest lists.
+func (r *registry) referrers(t *testing.T, repo, digest string) map[string]string {
+	t.Helper()
+	args := append([]string{"inspect", "--raw"}, r.skopeoFlags()...)
+	var idx struct {
+		Manifests []struct{ Digest, ArtifactType string }
+	}
+	raw := tool(t, "skopeo", append(args, "docker://"+r.Host+"/"+repo+":"+strings.Replace(digest, ":", "-", 1))...)
+	if err := json.Unmarshal([]byte(raw), &idx); err != nil {
+		t.Fatalf("the referrers index of %s@%s: %v", repo, digest, err)
+	}
+	out := map[string]string{}
+	for _, m := range idx.Manifests {
+		out[m.ArtifactType] = m.Digest
+	}
+	return out
+}
+
+// attachmentBlobs are the blobs of the SBOM and the provenance of
+// repo@digest, which a push uploads beside the image's.
+func (r *registry) attachmentBlobs(t *testing.T, repo, digest string) []string {
+	t.Helper()
+	a := r.attachments(t, repo, digest)
+	sbom, prov := a["application/vnd.cyclonedx+json"], a["application/vnd.in-toto+json"]
+	if sbom == "" || prov == "" {
+		t.Errorf("attachments of %s@%s: %v, want an SBOM and a provenance", repo, digest, a)
+	}
+	return []string{sbom, prov}
+}
+
 // regManifest is what a test reads of an image manifest.
 type regManifest struct {
 	Config struct{ Digest string }
@@ -110,7 +183,7 @@ func TestPush(t *testing.T) {
 	}
 	// The shared base went to a repository of its own beside the image's
 	// (push.cache's default): the image's tag list is the profile's.
-	if got, want := reg.tags(t, "e2e/webapp"), sorted(tags); !slices.Equal(got, want) {
+	if got, want := reg.imageTags(t, "e2e/webapp"), sorted(tags); !slices.Equal(got, want) {
 		t.Errorf("tags of e2e/webapp: %v, want only %v", got, want)
 	}
 	if cached := reg.tags(t, "e2e/webapp-cache"); len(cached) == 0 || !strings.HasPrefix(cached[0], "base-") {
@@ -136,10 +209,12 @@ func TestPush(t *testing.T) {
 	now := reg.blobs(t, "e2e/webapp:stg")
 	uploads := reg.BlobUploads(t)
 	slices.Sort(uploads)
-	wantUp := []string{now[0], now[2], now[3]} // config, checkout layer, install layer
+	// config, checkout layer, install layer, and the new image's SBOM and
+	// provenance
+	wantUp := append([]string{now[0], now[2], now[3]}, reg.attachmentBlobs(t, "e2e/webapp", reg.Digest(t, "e2e/webapp:stg"))...)
 	slices.Sort(wantUp)
 	if !slices.Equal(uploads, wantUp) {
-		t.Errorf("after a code change the push uploaded %v, want only the config and webapp's two layers %v", uploads, wantUp)
+		t.Errorf("after a code change the push uploaded %v, want only the config, webapp's two layers and the attachments %v", uploads, wantUp)
 	}
 	if now[1] != baseBlobs[1] {
 		t.Errorf("the base layer changed: %s -> %s", baseBlobs[1], now[1])

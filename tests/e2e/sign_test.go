@@ -122,6 +122,16 @@ func TestSignedPush(t *testing.T) {
 	verify(0, "--key", pubA, "docker://"+reg.Host+"/e2e/webapp:main-"+p.commits["main"][:7])
 	verify(0, "--key", pubA, reg.Host+"/e2e/webapp@"+digest)
 	verify(0, "--policy", sigstorePolicy(t, pubA), ref)
+	// The SBOM and the provenance attached are signed too.
+	atts := reg.referrers(t, "e2e/webapp", digest)
+	for _, kind := range []string{"application/vnd.cyclonedx+json", "application/vnd.in-toto+json"} {
+		if atts[kind] == "" {
+			t.Errorf("no %s attachment: %v", kind, atts)
+			continue
+		}
+		verify(0, "--key", pubA, reg.Host+"/e2e/webapp@"+atts[kind])
+		verify(3, "--key", pubB, reg.Host+"/e2e/webapp@"+atts[kind])
+	}
 	if r := verify(3, "--key", pubB, ref); !strings.Contains(r.stderr, "refused by the signature policy") {
 		t.Errorf("another key: %s", r.stderr)
 	}

@@ -142,7 +142,7 @@ func TestSourcesProfiles(t *testing.T) {
 				}
 			}
 			l := s.labels(t, tc.image)
-			wantSources := fmt.Sprintf(`[{"name":"webapp","git":%q,"branch":%q,"commit":%q}]`, p.repo.Dir, tc.branch, commit)
+			wantSources := fmt.Sprintf(`[{"name":"webapp","git":%q,"branch":%q,"commit":%q,"path":"/src/webapp"}]`, p.repo.Dir, tc.branch, commit)
 			if l["io.strata.sources"] != wantSources {
 				t.Errorf("io.strata.sources = %s\nwant %s", l["io.strata.sources"], wantSources)
 			}
@@ -161,7 +161,7 @@ func TestSourcesProfiles(t *testing.T) {
 				}
 				return strings.TrimSpace(string(data))
 			}
-			wantRecord := fmt.Sprintf("{\n  \"name\": \"webapp\",\n  \"git\": %q,\n  \"branch\": %q,\n  \"commit\": %q\n}", p.repo.Dir, tc.branch, commit)
+			wantRecord := fmt.Sprintf("{\n  \"name\": \"webapp\",\n  \"git\": %q,\n  \"branch\": %q,\n  \"commit\": %q,\n  \"path\": \"/src/webapp\"\n}", p.repo.Dir, tc.branch, commit)
 			if got := read("usr/share/strata/sources/webapp.json"); got != wantRecord {
 				t.Errorf("sources/webapp.json = %s\nwant %s", got, wantRecord)
 			}
