@@ -300,13 +300,24 @@ func (o ReadOptions) warn(format string, args ...any) {
 	}
 }
 
-func (o ReadOptions) openStore() (*stores.Store, error) {
+// withImage calls f with the local store and the ID of its image img (a
+// name or an ID).
+func (o ReadOptions) withImage(img string, f func(store storage.Store, id string) error) error {
 	log := o.Log
 	if log == nil {
 		log = logrus.New()
 		log.SetOutput(io.Discard)
 	}
-	return stores.Open(o.Store, log)
+	store, err := stores.Open(o.Store, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	id, err := lookupImage(store, img)
+	if err != nil {
+		return err
+	}
+	return f(store, id)
 }
 
 // ReadSBOM returns the SBOM of an image: docker://REF reads the attachment
@@ -360,20 +371,14 @@ func ReadProvenance(ctx context.Context, img string, opts ReadOptions) ([]byte, 
 	if HasTransport(img) {
 		return nil, fmt.Errorf("%w: %s: provenance is kept in the local store and attached in registries; read it from one of those", ErrUsage, img)
 	}
-	store, err := opts.openStore()
-	if err != nil {
-		return nil, err
-	}
-	defer store.Close()
-	id, err := lookupImage(store, img)
-	if err != nil {
-		return nil, err
-	}
-	doc, err := store.ImageBigData(id, bigDataProvenance)
-	if err != nil {
-		return nil, fmt.Errorf("%w: image %s has no provenance (not built by strata here)", ErrUsage, img)
-	}
-	return doc, nil
+	var doc []byte
+	err := opts.withImage(img, func(store storage.Store, id string) (err error) {
+		if doc, err = store.ImageBigData(id, bigDataProvenance); err != nil {
+			return fmt.Errorf("%w: image %s has no provenance (not built by strata here)", ErrUsage, img)
+		}
+		return nil
+	})
+	return doc, err
 }
 
 func newRemoteReader(reg RegistryOptions) (*pusher, error) {
@@ -458,16 +463,12 @@ func (p *pusher) readAttachment(ctx context.Context, ref, artifactType string) (
 // reference.
 func configLabels(ctx context.Context, img string, opts ReadOptions) (map[string]string, error) {
 	if !HasTransport(img) {
-		store, err := opts.openStore()
-		if err != nil {
-			return nil, err
-		}
-		defer store.Close()
-		id, err := lookupImage(store, img)
-		if err != nil {
-			return nil, err
-		}
-		return imageLabels(ctx, store, id)
+		var labels map[string]string
+		err := opts.withImage(img, func(store storage.Store, id string) (err error) {
+			labels, err = imageLabels(ctx, store, id)
+			return err
+		})
+		return labels, err
 	}
 	ref, err := alltransports.ParseImageName(img)
 	if err != nil {

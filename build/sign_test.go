@@ -1,6 +1,7 @@
 package build
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -105,5 +106,67 @@ func TestHasTransport(t *testing.T) {
 		if got := HasTransport(img); got != want {
 			t.Errorf("HasTransport(%q) = %v, want %v", img, got, want)
 		}
+	}
+}
+
+// TestSignAndVerify signs an image of go-containerregistry's in-process
+// registry by digest and verifies it with containers/image's policy code:
+// accepted with the key, refused with another key and unsigned.
+func TestSignAndVerify(t *testing.T) {
+	host, d := testRegistry(t, "team/web")
+	repo := host + "/team/web"
+	regd := t.TempDir()
+	if err := os.WriteFile(filepath.Join(regd, "all.yaml"), []byte("default-docker:\n  use-sigstore-attachments: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keys := map[string]KeyPair{}
+	for _, n := range []string{"a", "b"} {
+		k, err := GenerateKey([]byte("pass"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[n] = k
+		if err := os.WriteFile(filepath.Join(dir, n+".pub"), k.Public, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n+".private"), k.Private, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := RegistryOptions{RegistriesDir: regd, Sign: SignOptions{PrivateKeyFile: filepath.Join(dir, "a.private"), Passphrase: []byte("pass")}}
+	p, err := newRemoteReader(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.signers, err = reg.Sign.signers(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ref := repo + ":1"
+	verify := func(key string) error {
+		_, err := Verify(ctx, ref, VerifyOptions{Registry: RegistryOptions{RegistriesDir: regd}, KeyFile: filepath.Join(dir, key+".pub")})
+		return err
+	}
+	if err := verify("a"); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "no signature") {
+		t.Errorf("unsigned: %v, want refused", err)
+	}
+	if err := p.signDigest(ctx, repo, "1", d); err != nil {
+		t.Fatal(err)
+	}
+	if err := verify("a"); err != nil {
+		t.Errorf("signed with a, verified with a: %v", err)
+	}
+	if err := verify("b"); !errors.Is(err, ErrRefused) {
+		t.Errorf("signed with a, verified with b: %v, want refused", err)
+	}
+	// Without the registries.d setting, the signature is not read: a
+	// refusal that says why.
+	_, err = Verify(ctx, ref, VerifyOptions{Registry: RegistryOptions{RegistriesDir: t.TempDir()}, KeyFile: filepath.Join(dir, "a.pub")})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "use-sigstore-attachments") {
+		t.Errorf("without registries.d: %v", err)
+	}
+	if _, err := Verify(ctx, ref, VerifyOptions{KeyFile: "a", PolicyFile: "b"}); !errors.Is(err, ErrUsage) {
+		t.Errorf("--key and --policy: %v", err)
 	}
 }

@@ -329,6 +329,11 @@ func bigDataTime(store storage.Store, img *storage.Image, key string) (time.Time
 // queryRPMs lists the packages of the root's rpm database with the host's
 // rpm (nothing runs inside the image).
 func queryRPMs(ctx context.Context, root string, t targets.Target) ([]sbom.RPM, error) {
+	// rpm lists nothing, successfully, where there is no database: the
+	// SBOM would be silently empty.
+	if _, err := os.Stat(filepath.Join(root, t.RPMDBPath)); err != nil {
+		return nil, fmt.Errorf("listing the installed packages for the SBOM: no rpm database at %s in the base (target %s): %w", t.RPMDBPath, t.Name, err)
+	}
 	cmd := exec.CommandContext(ctx, "rpm", "--root", root, "--dbpath", t.RPMDBPath, "-qa", "--qf", sbom.QueryFormat)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -83,25 +83,14 @@ func (s BaseSpec) KeyDocument() []byte {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
-// FromRef names the image the base is installed over for its SBOM:
-// NAME@DIGEST for a registry image (the resolved name), else base.from as
-// written ("scratch").
+// FromRef names the image the base is installed over, for its SBOM: the
+// reference it is built from (NAME@DIGEST for a registry image), or
+// "scratch".
 func (s BaseSpec) FromRef() string {
 	if s.From == "" {
 		return recipes.Scratch
 	}
-	if s.FromDigest == "" || !isRegistryRef(s.From) {
-		return s.From
-	}
-	from := s.FromResolved
-	if from == "" {
-		from = strings.TrimPrefix(s.From, "docker://")
-	}
-	named, err := reference.ParseNormalizedNamed(from)
-	if err != nil {
-		return s.From
-	}
-	return reference.TrimNamed(named).String() + "@" + s.FromDigest
+	return s.PullRef()
 }
 
 // PullRef returns the reference the base is built from: a registry image

@@ -170,6 +170,24 @@ image:
 	if n := strings.Count(out, "No such file or directory"); n != 3 {
 		t.Errorf("the recipe's repositories or dnf's cache are in the image:\n%s", out)
 	}
+	// The SBOM lists the same packages, read by the host's rpm.
+	r := strata(t, s, nil, "sbom", id)
+	if r.code != 0 {
+		t.Fatalf("strata sbom: %s", r.stderr)
+	}
+	bom := parseCDX(t, []byte(r.stdout))
+	var names []string
+	for _, c := range bom.Components {
+		if strings.HasPrefix(c.Purl, "pkg:rpm/") {
+			names = append(names, c.Name)
+		}
+	}
+	if !slices.Equal(names, got) {
+		t.Errorf("the SBOM lists the RPMs %v, rpm -qa in the image %v", names, got)
+	}
+	if c := bom.Components[0]; c.Type != "container" || !strings.HasPrefix(c.Name, "oci-archive:") {
+		t.Errorf("the SBOM's base is %+v, want the oci-archive the base was built from", c)
+	}
 }
 
 // TestSIGTERM stops a build while dnf runs a package scriptlet: strata
