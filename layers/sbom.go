@@ -1,6 +1,7 @@
 package layers
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,9 +17,23 @@ import (
 // document SBOMOf makes of the configuration's other labels.
 const LabelSBOM = "io.strata.sbom"
 
+// bigDataPython keeps, beside an install layer of the store, the Python
+// distributions its diff adds: a layer's bytes never change, so its diff
+// is read for them once.
+const bigDataPython = "strata.python"
+
 // readPython records, on an install layer of the store, the Python
 // distributions its diff adds.
 func readPython(store storage.Store, l *Layer) error {
+	if rc, err := store.LayerBigData(l.ID, bigDataPython); err == nil {
+		var py []sbom.Python
+		err := json.NewDecoder(rc).Decode(&py)
+		rc.Close()
+		if err == nil && py != nil {
+			l.Python = &py
+			return nil
+		}
+	}
 	rc, err := storedDiff(store, l.ID)
 	if err != nil {
 		return fmt.Errorf("reading the %s layer of source %q for its Python distributions: %w", l.Kind, l.Source, err)
@@ -32,6 +47,8 @@ func readPython(store storage.Store, l *Layer) error {
 		py = []sbom.Python{}
 	}
 	l.Python = &py
+	// A cache: without it the diff is read again next time.
+	_ = store.SetLayerBigData(l.ID, bigDataPython, bytes.NewReader(compactJSON(py)))
 	return nil
 }
 
