@@ -100,11 +100,17 @@ func provenance(plan *Plan, opts Options, res *Result, name string, d digest.Dig
 		n, dg, _ := strings.Cut(from, "@")
 		deps = append(deps, resource{Name: "base.from", URI: "docker://" + n, Digest: digestSet{"sha256": strings.TrimPrefix(dg, "sha256:")}})
 	}
-	stmt := map[string]any{
-		"_type":         "https://in-toto.io/Statement/v1",
-		"subject":       []resource{{Name: name, Digest: digestSet{"sha256": d.Encoded()}}},
-		"predicateType": "https://slsa.dev/provenance/v1",
-		"predicate": map[string]any{
+	// in-toto's field order; the predicate's maps are sorted.
+	stmt := struct {
+		Type          string     `json:"_type"`
+		Subject       []resource `json:"subject"`
+		PredicateType string     `json:"predicateType"`
+		Predicate     any        `json:"predicate"`
+	}{
+		Type:          "https://in-toto.io/Statement/v1",
+		Subject:       []resource{{Name: name, Digest: digestSet{"sha256": d.Encoded()}}},
+		PredicateType: "https://slsa.dev/provenance/v1",
+		Predicate: map[string]any{
 			"buildDefinition": map[string]any{
 				"buildType":            "https://github.com/strata-build/strata/recipe/v1",
 				"externalParameters":   external,
@@ -480,7 +486,10 @@ func configLabels(ctx context.Context, img string, opts ReadOptions) (map[string
 	}
 	i, err := ref.NewImage(ctx, sys)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", img, registryError(sys, hostOf(img), err))
+		if strings.HasPrefix(img, "docker://") {
+			err = registryError(sys, hostOf(img), err)
+		}
+		return nil, fmt.Errorf("reading %s: %w", img, err)
 	}
 	defer i.Close()
 	cfg, err := i.OCIConfig(ctx)

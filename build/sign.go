@@ -267,14 +267,20 @@ func Verify(ctx context.Context, img string, opts VerifyOptions) (digest.Digest,
 		return "", fmt.Errorf("%w: the signature policy: %v", ErrUsage, err)
 	}
 	defer func() { _ = pc.Destroy() }()
+	explain := func(err error) error {
+		if ref.Transport() == docker.Transport {
+			return registryError(sys, hostOf(refText), err)
+		}
+		return err
+	}
 	src, err := ref.NewImageSource(ctx, sys)
 	if err != nil {
-		return "", fmt.Errorf("reading %s: %w", img, registryError(sys, hostOf(refText), err))
+		return "", fmt.Errorf("reading %s: %w", img, explain(err))
 	}
 	defer src.Close()
 	raw, _, err := src.GetManifest(ctx, nil)
 	if err != nil {
-		return "", fmt.Errorf("reading the manifest of %s: %w", img, registryError(sys, hostOf(refText), err))
+		return "", fmt.Errorf("reading the manifest of %s: %w", img, explain(err))
 	}
 	d, err := manifest.Digest(raw)
 	if err != nil {
