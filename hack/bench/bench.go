@@ -53,6 +53,7 @@ type sample struct {
 	Bytes     int64                    // push: bytes the client sent to the registry
 	LastLayer int64                    // push: compressed size of the image's last layer
 	NewLayers int64                    // push: compressed size of the layers the registry did not have
+	Attached  int64                    // push: bytes of the new image's attachments (strata's SBOM and provenance)
 	NewCount  int                      // push: how many such layers
 	Order     int                      // 0 when the tool ran first in its pair
 }
@@ -606,7 +607,7 @@ func phaseSummary(tool string, sm sample) string {
 		s += fmt.Sprintf(" rss %.0f MiB", float64(sm.VmHWM)/(1<<20))
 	}
 	if sm.Bytes > 0 {
-		s += fmt.Sprintf(" pushed %s (last layer %s, new layers %s)", mb(sm.Bytes), mb(sm.LastLayer), mb(sm.NewLayers))
+		s += fmt.Sprintf(" pushed %s (last layer %s, new layers %s, attachments %s)", mb(sm.Bytes), mb(sm.LastLayer), mb(sm.NewLayers), mb(sm.Attached))
 	}
 	return s
 }
@@ -805,6 +806,9 @@ func (b *bench) registryScenarios(ctx context.Context) error {
 					sm.NewLayers += l.Size
 					sm.NewCount++
 				}
+			}
+			if sm.Attached, err = b.reg.Attached(ctx, repo, m.digest); err != nil {
+				return err
 			}
 			prev[tool] = m
 			sm.Rep, sm.Order = rep, order

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // registryBin is Debian's build of distribution 2.8 (package docker-registry).
@@ -213,6 +215,8 @@ func (r *registry) Stop() {
 
 // manifest is the part of an image manifest the report needs.
 type manifest struct {
+	digest string // of the bytes read
+	size   int64
 	Config struct {
 		Digest string `json:"digest"`
 		Size   int64  `json:"size"`
@@ -250,8 +254,58 @@ func (r *registry) Manifest(ctx context.Context, repo, tag string) (*manifest, e
 	if err := json.Unmarshal(body, &m); err != nil {
 		return nil, fmt.Errorf("manifest %s:%s: %w", repo, tag, err)
 	}
+	m.digest, m.size = digest.FromBytes(body).String(), int64(len(body))
+	if strings.HasPrefix(tag, "sha256-") {
+		return &m, nil // a referrers index or an artifact
+	}
 	if len(m.Layers) == 0 {
 		return nil, errors.New("manifest " + repo + ":" + tag + " has no layers")
 	}
 	return &m, nil
+}
+
+// Attached returns the compressed bytes of what is attached to the image
+// repo@d (strata's SBOM and provenance: each artifact's manifest, empty
+// config and blob, and the referrers-tag index listing them), read from
+// the registry itself.
+func (r *registry) Attached(ctx context.Context, repo, d string) (int64, error) {
+	tag := strings.Replace(d, ":", "-", 1)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.backend+"/v2/"+repo+"/manifests/"+tag, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return 0, nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var idx struct {
+		Manifests []struct {
+			Digest string `json:"digest"`
+			Size   int64  `json:"size"`
+		} `json:"manifests"`
+	}
+	if err := json.Unmarshal(body, &idx); err != nil {
+		return 0, fmt.Errorf("the referrers index of %s@%s: %w", repo, d, err)
+	}
+	total := int64(len(body))
+	for _, m := range idx.Manifests {
+		art, err := r.Manifest(ctx, repo, m.Digest)
+		if err != nil {
+			return 0, err
+		}
+		total += m.Size + art.Config.Size
+		for _, l := range art.Layers {
+			total += l.Size
+		}
+	}
+	return total, nil
 }
