@@ -36,7 +36,7 @@ import (
 const (
 	// ProvenanceType is the media type of an in-toto statement.
 	ProvenanceType = "application/vnd.in-toto+json"
-	// emptyConfig is OCI 1.1's empty descriptor's media type.
+	// emptyConfigType is OCI 1.1's empty descriptor's media type.
 	emptyConfigType = "application/vnd.oci.empty.v1+json"
 	// bigDataProvenance keeps a local build's provenance beside its image.
 	bigDataProvenance = "strata.provenance"
@@ -433,8 +433,11 @@ func (p *pusher) readAttachment(ctx context.Context, ref, artifactType string) (
 	})
 	art := found[len(found)-1]
 	rawArt, _, err := p.rawManifest(ctx, "docker://"+repo+"@"+art.Digest.String())
-	if err != nil || rawArt == nil {
-		return nil, fmt.Errorf("reading the %s attachment %s of %s: %v", artifactType, art.Digest, ref, err)
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s attachment %s of %s: %w", artifactType, art.Digest, ref, err)
+	}
+	if rawArt == nil {
+		return nil, fmt.Errorf("reading the %s attachment %s of %s: the referrers index lists it, the registry does not have it", artifactType, art.Digest, ref)
 	}
 	var m v1.Manifest
 	if err := json.Unmarshal(rawArt, &m); err != nil || len(m.Layers) != 1 {

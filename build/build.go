@@ -103,7 +103,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if !opts.Push {
 			return nil, fmt.Errorf("%w: --sign-by-sigstore-private-key signs what --push pushes: add --push", ErrUsage)
 		}
-		if _, err := opts.Registry.Sign.signers(); err != nil {
+		if err := opts.Registry.Sign.check(); err != nil {
 			return nil, err
 		}
 		if err := checkSigstoreAttachments(sys, "docker://"+r.Push.Repository); err != nil {
@@ -357,6 +357,11 @@ func pushImage(ctx context.Context, store *stores.Store, plan *Plan, opts Option
 // tag, right after the manifest, as podman push does.
 func pushTags(ctx context.Context, p *pusher, plan *Plan, opts Options, res *Result, raw []byte, put func(ref string) (digest.Digest, error)) error {
 	done := phase(opts.Log, "push")
+	closeSigners, err := p.openSigners()
+	if err != nil {
+		return err
+	}
+	defer closeSigners()
 	repo := plan.recipe.Push.Repository
 	tags := append(append([]string(nil), plan.Tags...), opts.Tags...)
 	if tmpl := plan.recipe.Push.ImmutableTag; tmpl != "" {
@@ -381,26 +386,22 @@ func pushTags(ctx context.Context, p *pusher, plan *Plan, opts Options, res *Res
 			return fmt.Errorf("the immutable tag %s:%s already names another image (config %s): nothing pushed; commit something new or change push.immutable_tag", repo, tag, existing)
 		}
 	}
-	if p.signers != nil {
-		if err := checkSigstoreAttachments(p.sys, "docker://"+repo); err != nil {
+	if p.signers != nil && raw != nil && len(tags) > 0 {
+		// (registries.d was checked when the build started)
+		d, err := manifest.Digest(raw)
+		if err == nil {
+			d, err = p.putManifest(ctx, "docker://"+repo+"@"+d.String(), raw)
+		}
+		if err == nil {
+			err = p.signDigest(ctx, repo, tags[0], d)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return interruptedPush(repo, tags[0], nil, ctx.Err())
+			}
 			return err
 		}
-		if raw != nil && len(tags) > 0 {
-			d, err := manifest.Digest(raw)
-			if err == nil {
-				d, err = p.putManifest(ctx, "docker://"+repo+"@"+d.String(), raw)
-			}
-			if err == nil {
-				err = p.signDigest(ctx, repo, tags[0], d)
-			}
-			if err != nil {
-				if ctx.Err() != nil {
-					return interruptedPush(repo, tags[0], nil, ctx.Err())
-				}
-				return err
-			}
-			opts.Log.Infof("push: signed %s@%s as %s:%s", repo, d, repo, tags[0])
-		}
+		opts.Log.Infof("push: signed %s@%s as %s:%s", repo, d, repo, tags[0])
 	}
 	seen := map[string]bool{}
 	var first digest.Digest

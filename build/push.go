@@ -111,6 +111,11 @@ func Push(ctx context.Context, image, dest string, opts PushOptions) (digest.Dig
 	if err != nil {
 		return "", err
 	}
+	closeSigners, err := p.openSigners()
+	if err != nil {
+		return "", err
+	}
+	defer closeSigners()
 	if name, ok := strings.CutPrefix(dest, "containers-storage:"); ok {
 		if p.signers != nil {
 			return "", fmt.Errorf("%w: --sign-by-sigstore-private-key: %q cannot hold signatures (a registry or dir: can)", ErrUsage, dest)
@@ -215,11 +220,26 @@ func newPusher(store *stores.Store, reg RegistryOptions, progress io.Writer) (*p
 	if err != nil {
 		return nil, fmt.Errorf("preparing to push: %w", err)
 	}
-	signers, err := reg.Sign.signers()
+	return &pusher{sys: sys, runtime: rt, opts: copts, reg: reg}, nil
+}
+
+// openSigners opens the signing key of the options, when there is one,
+// for what p pushes until the returned function is called.
+func (p *pusher) openSigners() (func(), error) {
+	if !p.reg.Sign.enabled() || p.signers != nil {
+		return func() {}, nil
+	}
+	s, err := p.reg.Sign.signers()
 	if err != nil {
 		return nil, err
 	}
-	return &pusher{sys: sys, runtime: rt, opts: copts, reg: reg, signers: signers}, nil
+	p.signers = s
+	return func() {
+		for _, x := range s {
+			_ = x.Close()
+		}
+		p.signers = nil
+	}, nil
 }
 
 // pushSigned pushes like push and signs the manifest as dest, storing the
@@ -328,7 +348,7 @@ func (p *pusher) attachStored(ctx context.Context, store storage.Store, id, ref 
 		tag = t.Tag()
 	}
 	if err := p.attachAll(ctx, named.Name(), tag, d, labels[layers.LabelCreated], log.Infof, atts...); err != nil {
-		return fmt.Errorf("attaching the SBOM and provenance of %s@%s (the image is pushed): %w", named.Name(), d, err)
+		return fmt.Errorf("attaching the SBOM of %s@%s (the image is pushed): %w", named.Name(), d, err)
 	}
 	return nil
 }

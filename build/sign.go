@@ -52,6 +52,16 @@ func (o SignOptions) signers() ([]*signer.Signer, error) {
 	return []*signer.Signer{s}, nil
 }
 
+// check opens the private key and closes it again: a wrong passphrase or
+// an unreadable key is found before anything moves.
+func (o SignOptions) check() error {
+	s, err := o.signers()
+	for _, x := range s {
+		_ = x.Close()
+	}
+	return err
+}
+
 // scrubPassphrase removes the passphrase from an error's text, should a
 // library ever quote it.
 func scrubPassphrase(err error, pass []byte) error {
@@ -86,8 +96,9 @@ func checkSigstoreAttachments(sys *types.SystemContext, dest string) error {
 	if on {
 		return nil
 	}
-	ref, _ := alltransports.ParseImageName(dest)
-	repo := ref.DockerReference().Name()
+	ref, _ := alltransports.ParseImageName(dest) // parsed by sigstoreAttachments
+	named := ref.DockerReference()
+	repo := named.Name()
 	dir := "/etc/containers/registries.d"
 	if unshare.IsRootless() {
 		dir = "~/.config/containers/registries.d"
@@ -95,13 +106,7 @@ func checkSigstoreAttachments(sys *types.SystemContext, dest string) error {
 	if sys != nil && sys.RegistriesDirPath != "" {
 		dir = sys.RegistriesDirPath
 	}
-	return fmt.Errorf("%w: signing with --sign-by-sigstore-private-key stores the signature as a sigstore attachment, which registries.d does not enable for %q: add a file to %s (or to the directory --registries.d names) saying\n  docker:\n    %s:\n      use-sigstore-attachments: true\nnothing was pushed", ErrUsage, repo, dir, reference0(repo))
-}
-
-// reference0 is the registry part of a repository name.
-func reference0(repo string) string {
-	host, _, _ := strings.Cut(repo, "/")
-	return host
+	return fmt.Errorf("%w: signing with --sign-by-sigstore-private-key stores the signature as a sigstore attachment, which registries.d does not enable for %q: add a file to %s (or to the directory --registries.d names) saying\n  docker:\n    %s:\n      use-sigstore-attachments: true\nnothing was pushed", ErrUsage, repo, dir, reference.Domain(named))
 }
 
 // registriesD is the part of a registries.d file strata reads.

@@ -216,8 +216,12 @@ func BuildBase(ctx context.Context, env *Env, spec BaseSpec, recipeName string) 
 	if err := inst.Install(ctx, w, install); err != nil {
 		return "", err
 	}
+	rpms, err := queryRPMs(ctx, root, target)
+	if err != nil {
+		return "", err
+	}
 	if len(spec.Locked) > 0 {
-		if err := checkLocked(ctx, root, target, spec.Locked); err != nil {
+		if err := checkLocked(rpms, spec.Locked); err != nil {
 			return "", err
 		}
 	}
@@ -228,10 +232,6 @@ func BuildBase(ctx context.Context, env *Env, spec BaseSpec, recipeName string) 
 	if epoch == nil {
 		t := newestBuildTime(ctx, root, target)
 		epoch = &t
-	}
-	rpms, err := queryRPMs(ctx, root, target)
-	if err != nil {
-		return "", err
 	}
 	if err := cleanDNF(root, target); err != nil {
 		return "", err
@@ -363,14 +363,17 @@ func compactJSON(v any) []byte {
 	return []byte(strings.TrimSuffix(b.String(), "\n"))
 }
 
-// checkLocked checks that the root holds exactly the locked packages.
-func checkLocked(ctx context.Context, root string, t targets.Target, locked []LockedPackage) error {
-	out, err := exec.CommandContext(ctx, "rpm", "--root", root, "--dbpath", t.RPMDBPath, "-qa", "--qf", "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\n").Output()
-	if err != nil {
-		return fmt.Errorf("listing the installed packages: %w", err)
+// checkLocked checks that the installed packages are exactly the locked
+// ones.
+func checkLocked(installed []sbom.RPM, locked []LockedPackage) error {
+	var got, want []string
+	for _, r := range installed {
+		epoch := r.Epoch
+		if epoch == "" {
+			epoch = "0"
+		}
+		got = append(got, fmt.Sprintf("%s-%s:%s-%s.%s", r.Name, epoch, r.Version, r.Release, r.Arch))
 	}
-	got := strings.Fields(string(out))
-	var want []string
 	for _, p := range locked {
 		want = append(want, p.NEVRA())
 	}

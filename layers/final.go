@@ -1,11 +1,9 @@
 package layers
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -95,24 +93,15 @@ func (s *FinalSpec) epoch(src Source) time.Time {
 // SourcesJSON returns the provenance record of the sources: name, git,
 // branch and commit of each, in recipe order.
 func (s *FinalSpec) SourcesJSON() []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	list := s.Sources
-	if list == nil {
-		list = []Source{}
+	if s.Sources == nil {
+		return compactJSON([]Source{})
 	}
-	_ = enc.Encode(list) // plain strings: cannot fail
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	return compactJSON(s.Sources)
 }
 
 // hashDoc is the sha256 of the canonical JSON of a key document.
 func hashDoc(doc any) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(doc) // plain values; maps are encoded with sorted keys
-	sum := sha256.Sum256(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+	sum := sha256.Sum256(compactJSON(doc)) // maps are encoded with sorted keys
 	return hex.EncodeToString(sum[:])
 }
 
@@ -466,11 +455,7 @@ func layersJSON(list []Layer) []byte {
 	if list == nil {
 		list = []Layer{}
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(list)
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	return compactJSON(list)
 }
 
 // runInstall runs a source's install command over the base and the

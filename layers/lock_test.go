@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/internal/fixtures"
+	"github.com/strata-build/strata/layers/sbom"
 	"github.com/strata-build/strata/recipes"
 	"github.com/strata-build/strata/recipes/targets"
 )
@@ -482,4 +483,27 @@ func sortedCopy(s []string) []string {
 	c := append([]string(nil), s...)
 	sort.Strings(c)
 	return c
+}
+
+// TestCheckLocked: the installed packages, as the rpm query reads them,
+// must be exactly the locked ones, epochs included.
+func TestCheckLocked(t *testing.T) {
+	locked := []LockedPackage{{Name: "bash", Version: "5.2", Release: "1.fc43", Arch: "x86_64"}, {Name: "openssl-libs", Epoch: 1, Version: "3.2", Release: "2.fc43", Arch: "x86_64"}}
+	installed := []sbom.RPM{{Name: "openssl-libs", Epoch: "1", Version: "3.2", Release: "2.fc43", Arch: "x86_64"}, {Name: "bash", Version: "5.2", Release: "1.fc43", Arch: "x86_64"}}
+	if err := checkLocked(installed, locked); err != nil {
+		t.Errorf("the same packages in another order: %v", err)
+	}
+	for name, change := range map[string]func([]sbom.RPM) []sbom.RPM{
+		"another release": func(r []sbom.RPM) []sbom.RPM { r[1].Release = "2.fc43"; return r },
+		"another epoch":   func(r []sbom.RPM) []sbom.RPM { r[0].Epoch = "0"; return r },
+		"one more": func(r []sbom.RPM) []sbom.RPM {
+			return append(r, sbom.RPM{Name: "zlib", Version: "1", Release: "1", Arch: "x86_64"})
+		},
+		"one missing": func(r []sbom.RPM) []sbom.RPM { return r[:1] },
+	} {
+		got := change(append([]sbom.RPM(nil), installed...))
+		if err := checkLocked(got, locked); err == nil || !strings.Contains(err.Error(), "differ from the lock") {
+			t.Errorf("%s: %v, want the difference reported", name, err)
+		}
+	}
 }
