@@ -474,7 +474,7 @@ func configLabels(ctx context.Context, img string, opts ReadOptions) (map[string
 	if !HasTransport(img) {
 		var labels map[string]string
 		err := opts.withImage(img, func(store storage.Store, id string) (err error) {
-			labels, err = imageLabels(ctx, store, id)
+			labels, err = layers.ImageLabels(ctx, store, id)
 			return err
 		})
 		return labels, err

@@ -192,7 +192,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 
 	done = phase(log, "final")
 	var baseDate *time.Time
-	if labels, err := imageLabels(ctx, store, baseID); err == nil {
+	if labels, err := layers.ImageLabels(ctx, store, baseID); err == nil {
 		if t, err := time.Parse(time.RFC3339, labels[layers.LabelCreated]); err == nil {
 			baseDate = &t
 		}
@@ -250,7 +250,7 @@ func finish(ctx context.Context, store *stores.Store, plan *Plan, opts Options, 
 // recordAttestations computes the SBOM of the image id of the store,
 // writes --sbom, and keeps the build's provenance beside the image.
 func recordAttestations(ctx context.Context, store *stores.Store, plan *Plan, opts Options, res *Result, id string, dest Destination) error {
-	labels, err := imageLabels(ctx, store, id)
+	labels, err := layers.ImageLabels(ctx, store, id)
 	if err != nil {
 		return err
 	}

@@ -112,7 +112,7 @@ func (p *Plan) explainMiss(store storage.Store) string {
 		if !isBaseImage(img) {
 			continue
 		}
-		labels, err := imageLabels(context.Background(), store, img.ID)
+		labels, err := layers.ImageLabels(context.Background(), store, img.ID)
 		if err != nil || labels[layers.LabelBaseKeyDoc] == "" {
 			continue
 		}
@@ -231,7 +231,7 @@ func (p *Plan) pullBase(ctx context.Context, store storage.Store, pu *pusher) (s
 		return "", fmt.Errorf("pulling the cached base %s: no image", p.Base.Cache.Ref)
 	}
 	id := images[0].ID()
-	labels, err := imageLabels(ctx, store, id)
+	labels, err := layers.ImageLabels(ctx, store, id)
 	if err != nil {
 		return "", err
 	}
@@ -317,7 +317,7 @@ func ListBases(ctx context.Context, store storage.Store) ([]BaseEntry, error) {
 		if !isBaseImage(img) {
 			continue
 		}
-		labels, err := imageLabels(ctx, store, img.ID)
+		labels, err := layers.ImageLabels(ctx, store, img.ID)
 		if err != nil || labels[layers.LabelBaseKey] == "" {
 			continue
 		}

@@ -179,7 +179,10 @@ func (p *Plan) planBase(deps []recipes.Requirement, internal []Internal, scriptl
 	pkgs, names := sortedRequirements(merged)
 	excl, _ := sortedRequirements(ex)
 	t, _ := r.TargetProfile() // validated when the recipe was loaded
-	spec := layers.BaseSpec{Target: t.Name, From: r.BaseFrom(), FromDigest: fromDigest, Mode: r.InstallMode(), Repos: r.Base.Repos, Packages: names}
+	// Each source may add a checkout and an install layer.
+	reserve := 2 * len(r.Sources)
+	spec := layers.BaseSpec{Target: t.Name, From: r.BaseFrom(), FromDigest: fromDigest, Mode: r.InstallMode(), Repos: r.Base.Repos, Packages: names,
+		Layers: max(min(r.BaseLayers(), recipes.MaxImageLayers-reserve), 1), Reserve: reserve}
 	key := spec.Key()
 	p.Target = t.Name
 	if internal == nil {

@@ -115,9 +115,9 @@ func TestBaseKey(t *testing.T) {
 // TestBaseKeyGolden pins the key document: a change of its format must be
 // deliberate (and bump keyVersion).
 func TestBaseKeyGolden(t *testing.T) {
-	doc := `{"version":4,"target":"fedora-43","from":"scratch","install":"installroot",` +
+	doc := `{"version":5,"target":"fedora-43","from":"scratch","install":"installroot",` +
 		`"repos":[{"id":"l","baseurl":"file:///r","gpgcheck":false}],` +
-		`"packages":["busybox","python3dist(requests) >= 2"]}`
+		`"packages":["busybox","python3dist(requests) >= 2"],"layers":40}`
 	sum := sha256.Sum256([]byte(doc))
 	want := hex.EncodeToString(sum[:])
 	if got := planRecipe(load(t, webRecipe)).Base.Key; got != want {

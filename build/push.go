@@ -329,7 +329,7 @@ func (p *pusher) attachStored(ctx context.Context, store storage.Store, id, ref 
 	if err != nil {
 		return err
 	}
-	labels, err := imageLabels(ctx, store, id)
+	labels, err := layers.ImageLabels(ctx, store, id)
 	if err != nil {
 		return err
 	}

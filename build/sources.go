@@ -16,7 +16,6 @@ import (
 	"github.com/strata-build/strata/layers"
 	"github.com/strata-build/strata/recipes"
 	"github.com/strata-build/strata/recipes/pyreq"
-	is "go.podman.io/image/v5/storage"
 	"go.podman.io/storage"
 )
 
@@ -467,24 +466,6 @@ func (p *Plan) finalSpec(baseID string, epoch *time.Time) (*layers.FinalSpec, er
 	return spec, nil
 }
 
-// imageLabels reads the labels of an image in the store.
-func imageLabels(ctx context.Context, store storage.Store, id string) (map[string]string, error) {
-	ref, err := is.Transport.NewStoreReference(store, nil, id)
-	if err != nil {
-		return nil, err
-	}
-	img, err := ref.NewImage(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer img.Close()
-	cfg, err := img.OCIConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return cfg.Config.Labels, nil
-}
-
 // findFinal returns the ID of the image in the store whose final key is
 // key, or "". Images named after the recipe are looked at first.
 func findFinal(store storage.Store, recipeName, key string) (string, error) {
@@ -506,7 +487,7 @@ func findFinal(store storage.Store, recipeName, key string) (string, error) {
 		}
 	}
 	for _, img := range append(first, rest...) {
-		labels, err := imageLabels(context.Background(), store, img.ID)
+		labels, err := layers.ImageLabels(context.Background(), store, img.ID)
 		if err != nil {
 			continue // not readable as an image we made
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/internal/stores"
 	"github.com/strata-build/strata/layers/sbom"
@@ -22,7 +24,6 @@ import (
 	"go.podman.io/buildah"
 	"go.podman.io/buildah/define"
 	"go.podman.io/common/pkg/config"
-	is "go.podman.io/image/v5/storage"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 )
@@ -213,6 +214,11 @@ func BuildBase(ctx context.Context, env *Env, spec BaseSpec, recipeName string) 
 	} else {
 		env.Log.Infof("base: installing %d packages with dnf (%s): %s", len(pkgs), spec.Mode, strings.Join(pkgs, ", "))
 	}
+	// What base.from has installed stays in its layers.
+	before, err := installedNEVRAs(ctx, root, target)
+	if err != nil {
+		return "", err
+	}
 	if err := inst.Install(ctx, w, install); err != nil {
 		return "", err
 	}
@@ -244,26 +250,33 @@ func BuildBase(ctx context.Context, env *Env, spec BaseSpec, recipeName string) 
 	if err := writeRootFile(root, BaseSBOMFile, doc); err != nil {
 		return "", fmt.Errorf("writing %s into the base: %w", BaseSBOMFile, err)
 	}
-	b.SetLabel(LabelBaseRPMs, string(compactJSON(rpms)))
-	b.SetLabel(LabelBaseFrom, from)
-	b.SetLabel(LabelBaseKey, key)
-	b.SetLabel(LabelBaseKeyDoc, string(spec.KeyDocument()))
-	b.SetLabel(LabelBasePackages, strings.Join(pkgs, " "))
-	b.SetLabel(LabelCreated, epoch.UTC().Format(time.RFC3339))
-	b.SetCreatedBy(fmt.Sprintf("strata base: dnf install (%s, %s) %s", spec.Mode, target.Name, strings.Join(pkgs, " ")))
-
-	name := BaseImageName(recipeName, key)
-	ref, err := is.Transport.ParseStoreReference(env.Store, name)
+	prev := previousLayout(ctx, env, recipeName)
+	env.Log.Infof("base: splitting into layers by package (at most %d)", spec.layers())
+	createdBy := fmt.Sprintf("strata base: dnf install (%s, %s) %s", spec.Mode, target.Name, clip(strings.Join(pkgs, " "), 400))
+	layerList, layout, err := baseLayers(ctx, env, b, root, target, spec, prev, *epoch, before, createdBy)
 	if err != nil {
-		return "", fmt.Errorf("naming base image %q: %w", name, err)
+		return "", err
 	}
+	logLayout(env, layerList, layout, prev)
+	labels := map[string]string{
+		LabelBaseRPMs:     string(compactJSON(rpms)),
+		LabelBaseFrom:     from,
+		LabelBaseKey:      key,
+		LabelBaseKeyDoc:   string(spec.KeyDocument()),
+		LabelBasePackages: strings.Join(pkgs, " "),
+		LabelCreated:      epoch.UTC().Format(time.RFC3339),
+		LabelBaseLayers:   string(compactJSON(layout)),
+	}
+	name := BaseImageName(recipeName, key)
 	env.Log.Infof("base: committing %s", name)
-	id, _, _, err = b.Commit(ctx, ref, buildah.CommitOptions{
-		SignaturePolicyPath:   env.PolicyPath,
-		SystemContext:         env.SystemContext,
-		SourceDateEpoch:       epoch,
-		RewriteTimestamp:      true,
-		PreferredManifestType: "application/vnd.oci.image.manifest.v1+json",
+	id, err = compose(ctx, env.Store, composition{
+		base: b.FromImageID, layers: layerList, created: *epoch, names: []string{name},
+		edit: func(c *v1.ImageConfig) {
+			if c.Labels == nil {
+				c.Labels = map[string]string{}
+			}
+			maps.Copy(c.Labels, labels)
+		},
 	})
 	if err != nil {
 		return "", fmt.Errorf("committing base image: %w", err)
@@ -279,6 +292,48 @@ func BuildBase(ctx context.Context, env *Env, spec BaseSpec, recipeName string) 
 		env.Log.Warnf("recording the build time of base %s: %v", id, err)
 	}
 	return id, nil
+}
+
+// logLayout says how the base was split, and which groups changed from
+// the previous base of the recipe.
+func logLayout(env *Env, list []Layer, layout BaseLayout, prev *BaseLayout) {
+	reused := 0
+	for _, l := range list {
+		if l.How != HowBuilt {
+			reused++
+		}
+	}
+	env.Log.Infof("base: %d layers by package (%d package groups and the rpm database layer): %d reused, %d written", len(list), len(list)-1, reused, len(list)-reused)
+	if prev == nil {
+		return
+	}
+	changed := ExplainLayout(*prev, layout)
+	if len(changed) == 0 {
+		env.Log.Infof("base: no package group changed from the previous base")
+	}
+	for _, c := range changed {
+		env.Log.Infof("base: changed %s", c)
+	}
+}
+
+// installedNEVRAs lists the packages installed under root (none when it
+// has no rpm database: scratch).
+func installedNEVRAs(ctx context.Context, root string, t targets.Target) (map[string]bool, error) {
+	out := map[string]bool{}
+	if _, err := os.Stat(filepath.Join(root, t.RPMDBPath)); err != nil {
+		return out, nil
+	}
+	cmd := exec.CommandContext(ctx, "rpm", "--root", root, "--dbpath", t.RPMDBPath, "-qa", "--qf", "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\n")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	list, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("listing the packages of base.from (rpm --root --dbpath %s -qa): %w: %s", t.RPMDBPath, err, strings.TrimSpace(stderr.String()))
+	}
+	for _, n := range strings.Fields(string(list)) {
+		out[n] = true
+	}
+	return out, nil
 }
 
 // Local records kept beside a base image in the store (not in the image,

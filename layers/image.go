@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -38,32 +39,10 @@ type composition struct {
 // configuration, as buildah's are). An identical image that exists is
 // returned as it is.
 func compose(ctx context.Context, store storage.Store, c composition) (string, error) {
-	baseImg, err := store.Image(c.base)
-	if err != nil {
-		return "", fmt.Errorf("reading base image %s: %w", short(c.base), err)
-	}
-	ref, err := is.Transport.NewStoreReference(store, nil, baseImg.ID)
+	cfg, descs, top, err := baseOf(ctx, store, c.base)
 	if err != nil {
 		return "", err
 	}
-	img, err := ref.NewImage(ctx, nil)
-	if err != nil {
-		return "", fmt.Errorf("reading base image %s: %w", short(c.base), err)
-	}
-	defer img.Close()
-	cfg, err := img.OCIConfig(ctx)
-	if err != nil {
-		return "", fmt.Errorf("reading the configuration of base image %s: %w", short(c.base), err)
-	}
-	var descs []v1.Descriptor
-	for _, l := range img.LayerInfos() {
-		mt := l.MediaType
-		if mt == "" {
-			mt = v1.MediaTypeImageLayer
-		}
-		descs = append(descs, v1.Descriptor{MediaType: mt, Digest: l.Digest, Size: l.Size})
-	}
-	top := baseImg.TopLayer
 	var blobs []v1.Descriptor
 	for _, l := range c.layers {
 		blobs = append(blobs, v1.Descriptor{MediaType: v1.MediaTypeImageLayer, Digest: l.DiffID, Size: l.Size})
@@ -96,6 +75,44 @@ func compose(ctx context.Context, store storage.Store, c composition) (string, e
 		}
 	}
 	return id, nil
+}
+
+// baseOf returns the configuration, layers and top layer of the image an
+// image is composed over: the store image base, or an empty one
+// (scratch) when base is "".
+func baseOf(ctx context.Context, store storage.Store, base string) (*v1.Image, []v1.Descriptor, string, error) {
+	if base == "" {
+		return &v1.Image{
+			Platform: v1.Platform{OS: "linux", Architecture: runtime.GOARCH},
+			RootFS:   v1.RootFS{Type: "layers", DiffIDs: []digest.Digest{}},
+		}, nil, "", nil
+	}
+	baseImg, err := store.Image(base)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("reading base image %s: %w", short(base), err)
+	}
+	ref, err := is.Transport.NewStoreReference(store, nil, baseImg.ID)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	img, err := ref.NewImage(ctx, nil)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("reading base image %s: %w", short(base), err)
+	}
+	defer img.Close()
+	cfg, err := img.OCIConfig(ctx)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("reading the configuration of base image %s: %w", short(base), err)
+	}
+	var descs []v1.Descriptor
+	for _, l := range img.LayerInfos() {
+		mt := l.MediaType
+		if mt == "" {
+			mt = v1.MediaTypeImageLayer
+		}
+		descs = append(descs, v1.Descriptor{MediaType: mt, Digest: l.Digest, Size: l.Size})
+	}
+	return cfg, descs, baseImg.TopLayer, nil
 }
 
 // imageDocs returns the configuration and the manifest of the image c

@@ -14,7 +14,7 @@ import (
 
 // keyVersion changes whenever the meaning of a key document changes, so
 // that bases built by an older strata are never mistaken for new ones.
-const keyVersion = 4 // 4: the base carries its RPM list and SBOM
+const keyVersion = 5 // 5: the base is split into layers by package
 
 // BaseSpec is everything that determines the content of a base layer.
 type BaseSpec struct {
@@ -40,6 +40,21 @@ type BaseSpec struct {
 	// instead of the path, so that the same recipe in two checkouts has
 	// one key.
 	RepoContent map[string]string `json:"-"`
+	// Layers is base.layers (0: recipes.DefaultBaseLayers): the base is
+	// split into at most that many layers by package.
+	Layers int `json:"layers"`
+	// Reserve is how many layers the image keeps for its sources, so
+	// that base.from's, the base's and theirs stay within
+	// recipes.MaxImageLayers.
+	Reserve int `json:"-"`
+}
+
+// layers returns base.layers, or its default.
+func (s BaseSpec) layers() int {
+	if s.Layers <= 0 {
+		return recipes.DefaultBaseLayers
+	}
+	return s.Layers
 }
 
 // keyDoc is the canonical, versioned document hashed into a base key.

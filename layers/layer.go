@@ -101,14 +101,15 @@ func chainID(parent string, diffID digest.Digest) string {
 	return digest.Canonical.FromString(parent + "+" + diffID.Encoded()).Encoded()
 }
 
-// push puts layer kind/key over the stack's top and makes it the top:
+// push puts layer kind/key over the stack's top and makes it the top
+// (key "" for a layer no key stands for: always produced):
 // reused when that layer is in the store, restacked from the diff of a
 // layer with the same key elsewhere in the store, else built from the tar
 // stream produce returns. The returned Layer has ID, DiffID, Size and How.
 func (s *stack) push(ctx context.Context, kind, key string, produce producer) (Layer, error) {
 	l := Layer{Kind: kind, Key: key, How: HowBuilt}
 	var diff io.ReadCloser
-	if from, ok := s.find(kind, key); ok {
+	if from, ok := s.find(kind, key); ok && key != "" {
 		l.DiffID, l.ID = from.UncompressedDigest, chainID(s.top, from.UncompressedDigest)
 		if got, err := s.store.Layer(l.ID); err == nil && got.UncompressedDigest == l.DiffID {
 			l.How, l.Size = HowReused, got.UncompressedSize
@@ -198,6 +199,9 @@ func (s *stack) push(ctx context.Context, kind, key string, produce producer) (L
 // mark records that key kind/key gives the bytes of layer id, keeping
 // the keys already recorded there.
 func (s *stack) mark(id, kind, key, meta string) error {
+	if key == "" {
+		return nil // a layer no key stands for
+	}
 	line := layerMeta(kind, key)
 	lines := strings.Split(meta, "\n")
 	if slices.Contains(lines, line) {

@@ -97,11 +97,11 @@ func TestLoadErrors(t *testing.T) {
 		{"two documents", "name: a\n" + ok + "---\nname: b\n", "r.yaml:5:1: a recipe file holds one YAML document, found another"},
 		{"not a mapping", "- a\n", "r.yaml:1:1: want a mapping, got a list"},
 		{"unknown top-level key", "name: a\nimagee: {}\n" + ok, "r.yaml:2:1: imagee: unknown field \"imagee\"; known fields: name, target, base, image, sources, profiles, push"},
-		{"unknown nested key", "name: a\nbase:\n  packages: [a]\n  pacakges: [b]\n", "r.yaml:4:3: base.pacakges: unknown field \"pacakges\"; known fields: from, install, repos, packages, exclude, max_age"},
+		{"unknown nested key", "name: a\nbase:\n  packages: [a]\n  pacakges: [b]\n", "r.yaml:4:3: base.pacakges: unknown field \"pacakges\"; known fields: from, install, repos, packages, exclude, max_age, layers"},
 		{"unknown repo key", "name: a\nbase:\n  repos: [{id: l, url: file:///r, gpgcheck: false}]\n  packages: [a]\n", "r.yaml:3:19: base.repos[0].url: unknown field \"url\"; known fields: id, baseurl, metalink, mirrorlist, gpgcheck, gpgkey"},
 		{"every problem at once", "name: My_App!\nimagee: {}\nbase:\n  packages: [\"a >= \"]\n  pacakges: [b]\nimage:\n  user: [root]\n  workdir: app\n",
 			"r.yaml:2:1: imagee: unknown field \"imagee\"; known fields: name, target, base, image, sources, profiles, push\n" +
-				"r.yaml:5:3: base.pacakges: unknown field \"pacakges\"; known fields: from, install, repos, packages, exclude, max_age\n" +
+				"r.yaml:5:3: base.pacakges: unknown field \"pacakges\"; known fields: from, install, repos, packages, exclude, max_age, layers\n" +
 				"r.yaml:7:9: image.user: want a string, got a list\n" +
 				"r.yaml:1:7: name: invalid name \"My_App!\": use lower-case letters, digits, '.', '_' and '-' (it names the image)\n" +
 				"r.yaml:4:14: base.packages[0]: invalid package \"a >= \": want NAME, NAME OP VERSION (OP one of <, <=, =, >=, >) or a rich dependency in parentheses\n" +
@@ -126,6 +126,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad package", "name: a\nbase:\n  packages: [\"foo >= \"]\n", "r.yaml:3:14: base.packages[0]: invalid package \"foo >= \": want NAME, NAME OP VERSION (OP one of <, <=, =, >=, >) or a rich dependency in parentheses"},
 		{"unbalanced rich dep", "name: a\nbase:\n  packages: [\"(a or b\"]\n", "r.yaml:3:14: base.packages[0]: invalid rich dependency \"(a or b\": unbalanced parentheses"},
 		{"duplicate package", "name: a\nbase:\n  packages: [a, b, \"a\"]\n", "r.yaml:3:20: base.packages[2]: package \"a\" is listed twice (also base.packages[0])"},
+		{"too many base layers", "name: a\nbase:\n  packages: [a]\n  layers: 101\n", "r.yaml:4:11: base.layers: invalid value 101: want 1 to 100 layers (default 40)"},
+		{"negative base layers", "name: a\nbase:\n  packages: [a]\n  layers: -1\n", "r.yaml:4:11: base.layers: invalid value -1: want 1 to 100 layers (default 40)"},
 		{"bad exclude", "name: a\nbase:\n  packages: [a]\n  exclude: [\"a b\"]\n", "r.yaml:4:13: base.exclude[0]: invalid exclude \"a b\": want a package name or a provide such as \"python3dist(foo)\""},
 		{"repo without id", "name: a\nbase:\n  repos: [{baseurl: file:///r, gpgcheck: false}]\n  packages: [a]\n", "r.yaml:3:11: base.repos[0].id: required: a repository id such as \"fedora\""},
 		{"two sources at one path", "name: a\nbase:\n  packages: [a]\nsources:\n  - {name: one, git: /g1, path: /srv/app}\n  - {name: two, git: /g2, path: /srv/app/}\nprofiles:\n  stg: {branch: main}\n",

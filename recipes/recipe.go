@@ -69,6 +69,28 @@ type Base struct {
 	// that security updates reach it: 7d (default), 36h, 90m; 0 or
 	// "never" for no limit.
 	MaxAge string `yaml:"max_age,omitempty" json:"max_age,omitempty"`
+	// Optional: how many layers the base is split into by package
+	// (DefaultBaseLayers; 1 for one layer): packages' files in layers of
+	// their own, grouped by source RPM, and a last layer with the rpm
+	// database and the files no package owns.
+	Layers int `yaml:"layers,omitempty" json:"layers,omitempty"`
+}
+
+// DefaultBaseLayers is the default base.layers, MaxBaseLayers its
+// largest value, and MaxImageLayers the most layers strata lets a whole
+// image have (base.from's, the base's and the sources').
+const (
+	DefaultBaseLayers = 40
+	MaxBaseLayers     = 100
+	MaxImageLayers    = 120
+)
+
+// BaseLayers returns base.layers, or its default.
+func (r *Recipe) BaseLayers() int {
+	if r.Base.Layers == 0 {
+		return DefaultBaseLayers
+	}
+	return r.Base.Layers
 }
 
 // DefaultMaxAge is the default base.max_age.

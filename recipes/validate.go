@@ -319,6 +319,9 @@ func (v *validator) checkBase() {
 			v.fail("base.max_age", "%v", err)
 		}
 	}
+	if b.Layers < 0 || b.Layers > MaxBaseLayers {
+		v.fail("base.layers", "invalid value %d: want 1 to %d layers (default %d)", b.Layers, MaxBaseLayers, DefaultBaseLayers)
+	}
 	for i, p := range b.Exclude {
 		if strings.TrimSpace(p) == "" || strings.ContainsAny(p, " \t") {
 			v.fail(fmt.Sprintf("base.exclude[%d]", i), "invalid exclude %q: want a package name or a provide such as %q", p, "python3dist(foo)")

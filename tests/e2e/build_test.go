@@ -53,8 +53,10 @@ func TestInstallrootFromScratch(t *testing.T) {
 	oci := filepath.Join(t.TempDir(), "oci")
 	mustBuild(t, s, nil, "-o", "oci:"+oci+":latest", rec)
 	img := readOCI(t, oci)
-	if len(img.manifest.Layers) != 1 {
-		t.Errorf("image has %d layers, want 1 (the base)", len(img.manifest.Layers))
+	// The base by package: the fixtures are one source RPM (one group)
+	// and the rpm database layer.
+	if len(img.manifest.Layers) != 2 {
+		t.Errorf("image has %d layers, want 2 (the base's package group and its rpm database layer)", len(img.manifest.Layers))
 	}
 	root, paths := img.unpack(t)
 	if got, want := rpmNames(t, root, "/usr/lib/sysimage/rpm"), []string{"busybox", "demo-hello", "fixture-filesystem"}; !slices.Equal(got, want) {
@@ -66,7 +68,8 @@ func TestInstallrootFromScratch(t *testing.T) {
 		}
 	}
 	hist := img.config.History
-	if len(hist) == 0 || !strings.Contains(hist[0].CreatedBy, "dnf install") || !strings.Contains(hist[0].CreatedBy, "demo-hello") {
+	if len(hist) < 2 || !strings.Contains(hist[0].CreatedBy, "rpm files of busybox demo-hello fixture-filesystem (source strata-fixtures)") ||
+		!strings.Contains(hist[1].CreatedBy, "dnf install") || !strings.Contains(hist[1].CreatedBy, "demo-hello") {
 		t.Errorf("history does not name the packages: %+v", hist)
 	}
 }
@@ -157,9 +160,24 @@ image:
 `)
 	id := mustBuild(t, s, nil, rec)
 	s.assertClean(t)
+	// base.from's layers stay as they are; what dnf added is split: one
+	// package group (the fixtures' source RPM) and the rpm database
+	// layer.
+	var from struct {
+		RootFS struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	if err := json.Unmarshal([]byte(tool(t, "skopeo", "inspect", "--config", "oci-archive:"+dnfImage)), &from); err != nil {
+		t.Fatal(err)
+	}
+	got := s.diffIDs(t, id)
+	if n := len(from.RootFS.DiffIDs); len(got) != n+fixtureBaseLayers || !slices.Equal(got[:n], from.RootFS.DiffIDs) {
+		t.Errorf("layers %v, want base.from's %v and %d more", got, from.RootFS.DiffIDs, fixtureBaseLayers)
+	}
 	ctr := strings.TrimSpace(s.buildah(t, "from", "--pull-never", "--quiet", id))
 	defer s.buildah(t, "rm", ctr)
-	got := strings.Fields(s.buildah(t, "run", "--runtime", "runc", "--network", "none", ctr, "rpm", "-qa", "--qf", "%{NAME}\n"))
+	got = strings.Fields(s.buildah(t, "run", "--runtime", "runc", "--network", "none", ctr, "rpm", "-qa", "--qf", "%{NAME}\n"))
 	slices.Sort(got)
 	if want := []string{"demo-data", "demo-lib"}; !slices.Equal(got, want) {
 		t.Errorf("rpm -qa in the image: %v, want %v", got, want)

@@ -76,8 +76,8 @@ func TestLayersPerSource(t *testing.T) {
 	env := cacheEnv(t)
 	first := mustBuild(t, s, env, file)
 	before := s.diffIDs(t, first)
-	if len(before) != 7 {
-		t.Fatalf("layers %v: want the base and a checkout and an install layer for each of three sources", before)
+	if len(before) != fixtureBaseLayers+6 {
+		t.Fatalf("layers %v: want the base's and a checkout and an install layer for each of three sources", before)
 	}
 
 	if _, err := repos["beta"].Commit("main", "typo", map[string]string{"VERSION": "beta-2\n"}); err != nil {
@@ -89,7 +89,7 @@ func TestLayersPerSource(t *testing.T) {
 	}
 	second := strings.TrimSpace(r.stdout)
 	after := s.diffIDs(t, second)
-	for i, what := range []string{"base", "alpha checkout", "alpha install", "beta checkout", "beta install", "gamma checkout", "gamma install"} {
+	for i, what := range []string{"base rpms", "base rpmdb", "alpha checkout", "alpha install", "beta checkout", "beta install", "gamma checkout", "gamma install"} {
 		changed := after[i] != before[i]
 		if want := strings.HasPrefix(what, "beta"); changed != want {
 			t.Errorf("%s layer: changed %v, want %v (%s -> %s)", what, changed, want, before[i], after[i])
@@ -111,7 +111,7 @@ func TestLayersPerSource(t *testing.T) {
 	}
 	// The restacked gamma checkout layer's files are the stored layer's,
 	// hard-linked: the same inodes, not written again.
-	if ids := s.layersWithDiff(t, after[5]); len(ids) != 2 {
+	if ids := s.layersWithDiff(t, after[fixtureBaseLayers+4]); len(ids) != 2 {
 		t.Errorf("storage layers with gamma's checkout diff: %v, want the first one and the restacked one", ids)
 	} else {
 		var a, b syscall.Stat_t
@@ -130,7 +130,7 @@ func TestLayersPerSource(t *testing.T) {
 	// The manifest, as skopeo reads it, lists the same layers.
 	raw := tool(t, "skopeo", "inspect", "--raw", "containers-storage:["+"overlay@"+s.root+"+"+s.runroot+"]"+second)
 	var m struct{ Layers []struct{ Digest string } }
-	if err := json.Unmarshal([]byte(raw), &m); err != nil || len(m.Layers) != 7 || m.Layers[6].Digest != after[6] {
+	if err := json.Unmarshal([]byte(raw), &m); err != nil || len(m.Layers) != fixtureBaseLayers+6 || m.Layers[fixtureBaseLayers+5].Digest != after[fixtureBaseLayers+5] {
 		t.Errorf("manifest layers %v (%v), want %v", m.Layers, err, after)
 	}
 
@@ -227,8 +227,8 @@ func TestComposedAfterChange(t *testing.T) {
 		t.Fatalf("first build --push: %s", r.stderr)
 	}
 	before := reg.manifest(t, "e2e/three:stg")
-	if len(before.Layers) != 6 {
-		t.Fatalf("manifest layers %v: want the base, three checkouts and two installs", before.Layers)
+	if len(before.Layers) != fixtureBaseLayers+5 {
+		t.Fatalf("manifest layers %v: want the base's, three checkouts and two installs", before.Layers)
 	}
 
 	// The layers over the base: alpha checkout, install; beta checkout;
@@ -251,7 +251,7 @@ func TestComposedAfterChange(t *testing.T) {
 		t.Errorf("decisions %v, want the image composed in the registry", ev)
 	}
 	after := reg.manifest(t, "e2e/three:stg")
-	for i, what := range []string{"base", "alpha checkout", "alpha install", "beta checkout", "gamma checkout", "gamma install"} {
+	for i, what := range []string{"base rpms", "base rpmdb", "alpha checkout", "alpha install", "beta checkout", "gamma checkout", "gamma install"} {
 		changed := after.Layers[i].Digest != before.Layers[i].Digest
 		if want := what == "beta checkout"; changed != want {
 			t.Errorf("%s layer: changed %v, want %v", what, changed, want)
@@ -259,7 +259,7 @@ func TestComposedAfterChange(t *testing.T) {
 	}
 	ups := reg.BlobUploads(t)
 	slices.Sort(ups)
-	want := append([]string{after.Layers[3].Digest, after.Config.Digest}, reg.attachmentBlobs(t, "e2e/three", reg.Digest(t, "e2e/three:stg"))...)
+	want := append([]string{after.Layers[fixtureBaseLayers+2].Digest, after.Config.Digest}, reg.attachmentBlobs(t, "e2e/three", reg.Digest(t, "e2e/three:stg"))...)
 	slices.Sort(want)
 	if !slices.Equal(ups, want) {
 		t.Errorf("uploads %v, want beta's checkout layer, the configuration and the attachments %v", ups, want)
@@ -320,7 +320,7 @@ func TestComposedAfterChange(t *testing.T) {
 	last := reg.manifest(t, "e2e/three:stg")
 	ups = reg.BlobUploads(t)
 	slices.Sort(ups)
-	want = append([]string{last.Layers[4].Digest, last.Layers[5].Digest, last.Config.Digest}, reg.attachmentBlobs(t, "e2e/three", reg.Digest(t, "e2e/three:stg"))...)
+	want = append([]string{last.Layers[fixtureBaseLayers+3].Digest, last.Layers[fixtureBaseLayers+4].Digest, last.Config.Digest}, reg.attachmentBlobs(t, "e2e/three", reg.Digest(t, "e2e/three:stg"))...)
 	slices.Sort(want)
 	if !slices.Equal(ups, want) {
 		t.Errorf("uploads %v, want gamma's two layers, the configuration and the attachments %v", ups, want)

@@ -31,6 +31,11 @@ var (
 	rootless  = os.Getuid() != 0
 )
 
+// fixtureBaseLayers is how many layers a base of the shared fixture
+// repository has: its packages are one source RPM, so one package group,
+// and the rpm database layer.
+const fixtureBaseLayers = 2
+
 // testPackages are the fixture RPMs every test can install.
 func testPackages() []fixtures.Package {
 	return append(fixtures.Demo(),

@@ -40,7 +40,8 @@ func TestSameDigestRootless(t *testing.T) {
 	}
 	// Everything the user reads is under dir: the RPM repository, the
 	// git repositories, the recipe and the binary.
-	if err := os.CopyFS(filepath.Join(dir, "repo"), os.DirFS(repoDir)); err != nil {
+	// A base split into several layers by package.
+	if err := fixtures.BuildRepo(filepath.Join(dir, "repo"), splitPackages(), 1700000000); err != nil {
 		t.Fatal(err)
 	}
 	var sources strings.Builder
@@ -55,7 +56,7 @@ func TestSameDigestRootless(t *testing.T) {
 		fmt.Fprintf(&sources, "  - name: %s\n    git: %q\n    install: [sh, -c, \"cp VERSION /usr/share/%s-version && ln -s /src/%s/bin/run /usr/bin/%s\"]\n", src, g.Dir, src, src, src)
 	}
 	rec := filepath.Join(dir, "recipe.yaml")
-	body := fmt.Sprintf("name: same\nbase:\n  repos:\n    - {id: local, baseurl: \"file://%s\", gpgcheck: false}\n  packages: [busybox]\nsources:\n%sprofiles:\n  stg: {branch: main}\n",
+	body := fmt.Sprintf("name: same\nbase:\n  repos:\n    - {id: local, baseurl: \"file://%s\", gpgcheck: false}\n  packages: [split-a, split-c, split-user]\nsources:\n%sprofiles:\n  stg: {branch: main}\n",
 		filepath.Join(dir, "repo"), sources.String())
 	if err := os.WriteFile(rec, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
@@ -68,7 +69,13 @@ func TestSameDigestRootless(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	asRoot := mustBuild(t, newStore(t), cacheEnv(t), rec)
+	rs := newStore(t)
+	asRoot := mustBuild(t, rs, cacheEnv(t), rec)
+	// 5 source RPMs, the rpm database layer, two sources' checkout and
+	// install layers.
+	if n := len(rs.diffIDs(t, asRoot)); n != 10 {
+		t.Errorf("the image has %d layers, want 10", n)
+	}
 
 	xdg := "/tmp/strata-xdg-" + u.Uid
 	if err := os.MkdirAll(xdg, 0o700); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -178,7 +179,8 @@ func TestSourcesProfiles(t *testing.T) {
 	}
 	// Both profiles have the same dependencies: one base layer, then the
 	// checkout and install layers of webapp.
-	if a, b := s.diffIDs(t, stg), s.diffIDs(t, prod); len(a) != 3 || len(b) != 3 || a[0] != b[0] || a[1] == b[1] {
+	if a, b := s.diffIDs(t, stg), s.diffIDs(t, prod); len(a) != fixtureBaseLayers+2 || len(b) != fixtureBaseLayers+2 ||
+		!slices.Equal(a[:fixtureBaseLayers], b[:fixtureBaseLayers]) || a[fixtureBaseLayers] == b[fixtureBaseLayers] {
 		t.Errorf("layers: stg %v prod %v, want the same base and a checkout and install layer each", a, b)
 	}
 	// The base has the spec's and setup.cfg's dependencies, never webapp.
@@ -224,7 +226,8 @@ func TestSourcesRebuild(t *testing.T) {
 	}
 	second := strings.TrimSpace(r.stdout)
 	after := s.diffIDs(t, second)
-	if second == first || len(after) != 3 || after[0] != before[0] || after[1] == before[1] || after[2] == before[2] {
+	n := fixtureBaseLayers
+	if second == first || len(after) != n+2 || !slices.Equal(after[:n], before[:n]) || after[n] == before[n] || after[n+1] == before[n+1] {
 		t.Errorf("after a code change: layers %v, before %v: want the same base, a new checkout layer and a new install layer (app.py changed)", after, before)
 	}
 	if !strings.Contains(r.stderr, "reusing base image") {

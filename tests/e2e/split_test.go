@@ -1,0 +1,198 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/strata-build/strata/internal/fixtures"
+)
+
+// splitPackages are eight packages from six source RPMs: split-c and
+// split-c-libs share one, and split-user's %post adds a user to the
+// /etc/passwd split-setup owns and writes a file no package owns.
+func splitPackages() []fixtures.Package {
+	return append(fixtures.Base(),
+		fixtures.Package{Name: "split-setup", Source: "split-setup", Requires: []string{"fixture-filesystem"},
+			Files: map[string]string{"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "/etc/split-setup.conf": "setup\n"}},
+		fixtures.Package{Name: "split-a", Source: "split-a", Payload: 256 << 10},
+		fixtures.Package{Name: "split-b", Source: "split-b", Payload: 128 << 10,
+			Files: map[string]string{"/usr/share/split-b/VERSION": "1.0\n"}},
+		fixtures.Package{Name: "split-c", Source: "split-c", Requires: []string{"split-c-libs"},
+			Files: map[string]string{"/usr/lib/split-c/c.txt": "c\n"}},
+		fixtures.Package{Name: "split-c-libs", Source: "split-c",
+			Files: map[string]string{"/usr/lib64/libsplitc.txt": "libc\n"}},
+		fixtures.Package{Name: "split-user", Source: "split-user", Requires: []string{"busybox", "split-setup"},
+			Files: map[string]string{"/usr/bin/split-user": "#!/bin/sh\necho split user\n"}, Exec: []string{"/usr/bin/split-user"},
+			Post: "echo 'app:x:1000:1000::/:/bin/sh' >> /etc/passwd\nmkdir -p /var/lib/split-user\necho state > /var/lib/split-user/state"},
+	)
+}
+
+// verifyRPMs runs the host's rpm -qa and rpm -Va over the image mounted
+// (in the user namespace of a rootless store) and returns their output.
+func (s store) verifyRPMs(t *testing.T, image string) (names []string, verify string) {
+	t.Helper()
+	flags := strings.Join(s.flags(), " ")
+	script := fmt.Sprintf(`ctr=$(buildah %[1]s from --pull-never --quiet %[2]s) || exit 1
+mnt=$(buildah %[1]s mount "$ctr") || exit 1
+rpm --root "$mnt" --dbpath /usr/lib/sysimage/rpm -qa --qf '%%{NAME}\n' | sort | tr '\n' ' '
+echo '|'
+rpm --root "$mnt" --dbpath /usr/lib/sysimage/rpm -Va 2>&1
+echo "rc=$?"
+buildah %[1]s umount "$ctr" >/dev/null; buildah %[1]s rm "$ctr" >/dev/null`, flags, image)
+	var out string
+	if rootless {
+		out = tool(t, "buildah", "unshare", "sh", "-c", script)
+	} else {
+		out = tool(t, "sh", "-c", script)
+	}
+	list, verify, ok := strings.Cut(out, "|")
+	if !ok {
+		t.Fatalf("verifying the RPMs of %s: %s", image, out)
+	}
+	return strings.Fields(list), strings.TrimSpace(verify)
+}
+
+// TestBaseSplit: the base is split into a layer per source RPM and the
+// rpm database layer; nothing is lost or duplicated (rpm -Va passes but
+// for the file the scriptlet changed); a new release of one package
+// changes that package's layer and the last one only, and only those are
+// uploaded; the scriptlet's files are in the last layer.
+func TestBaseSplit(t *testing.T) {
+	reg := startRegistry(t, registryOptions{})
+	repo := filepath.Join(t.TempDir(), "repo")
+	if err := fixtures.BuildRepo(repo, splitPackages(), 1700000000); err != nil {
+		t.Fatal(err)
+	}
+	file := writeRecipe(t, fmt.Sprintf(`name: split
+base:
+  repos:
+    - {id: local, baseurl: "file://%s", gpgcheck: false}
+  packages: [split-a, split-b, split-c, split-user]
+push:
+  repository: %s/e2e/split
+  cache: %s/e2e/split-cache
+image:
+  cmd: ["/usr/bin/split-user"]
+`, repo, reg.Host, reg.Host))
+	s := newStore(t)
+	r := strata(t, s, nil, "build", "--tls-verify=false", file)
+	if r.code != 0 {
+		t.Fatalf("first build: %s", r.stderr)
+	}
+	id := strings.TrimSpace(r.stdout)
+	s.assertClean(t)
+	key := planJSON(t, s, nil, "--tls-verify=false", file).Base.Key
+	oldTag := "e2e/split-cache:base-" + key[:16]
+	old := reg.manifest(t, oldTag)
+	if len(old.Layers) != 7 {
+		t.Fatalf("the base has %d layers, want 7 (6 source RPMs and the rpm database layer)\n%s", len(old.Layers), r.stderr)
+	}
+	if !strings.Contains(r.stderr, "base: 7 layers by package (6 package groups and the rpm database layer): 0 reused, 7 written") {
+		t.Errorf("the build log does not say how the base was split:\n%s", r.stderr)
+	}
+
+	// Every package is there, as rpm installed it: only the file the
+	// scriptlet rewrote differs from its package.
+	names, verify := s.verifyRPMs(t, id)
+	if want := []string{"busybox", "fixture-filesystem", "split-a", "split-b", "split-c", "split-c-libs", "split-setup", "split-user"}; !slices.Equal(names, want) {
+		t.Errorf("rpm -qa in the image: %v, want %v", names, want)
+	}
+	t.Logf("rpm -Va in the image:\n%s", verify)
+	lines := strings.Split(verify, "\n")
+	if len(lines) != 2 || !strings.HasSuffix(lines[0], " /etc/passwd") || lines[1] != "rc=1" {
+		t.Errorf("rpm -Va in the image: want only /etc/passwd changed (by the scriptlet), got:\n%s", verify)
+	}
+
+	// The layers: each source's files in its own layer, the scriptlet's
+	// output and the rpm database in the last one.
+	oci := filepath.Join(t.TempDir(), "oci")
+	if r := strata(t, s, nil, "build", "--tls-verify=false", "--output", "oci:"+oci, file); r.code != 0 {
+		t.Fatalf("build to oci: %s", r.stderr)
+	}
+	img := readOCI(t, oci)
+	layerPaths := func(i int) []string {
+		one := *img
+		one.manifest.Layers = img.manifest.Layers[i : i+1]
+		_, paths := one.unpack(t)
+		return paths
+	}
+	where := map[string]int{}
+	for i := range img.manifest.Layers {
+		for _, p := range layerPaths(i) {
+			if j, dup := where[p]; dup {
+				t.Errorf("%s is in layers %d and %d", p, j, i)
+			}
+			where[p] = i
+		}
+	}
+	last := len(img.manifest.Layers) - 1
+	for _, p := range []string{"etc/passwd", "var/lib/split-user/state", "usr/lib/sysimage/rpm/rpmdb.sqlite", "usr/share/strata/sbom/base.cdx.json"} {
+		if i, ok := where[p]; !ok || i != last {
+			t.Errorf("%s: in layer %d (present %v), want the last layer %d", p, i, ok, last)
+		}
+	}
+	if where["usr/lib/split-c/c.txt"] != where["usr/lib64/libsplitc.txt"] || where["usr/lib/split-c/c.txt"] == last {
+		t.Errorf("split-c and split-c-libs (one source RPM) are in layers %d and %d", where["usr/lib/split-c/c.txt"], where["usr/lib64/libsplitc.txt"])
+	}
+	if where["etc/split-setup.conf"] == last || where["usr/share/split-a/payload"] == where["usr/share/split-b/payload"] {
+		t.Errorf("package files not in layers of their own: %v", where)
+	}
+
+	// A new release of split-b: its layer and the last one change, the
+	// others are reused and not uploaded again.
+	addToRepo(t, repo, fixtures.Package{Name: "split-b", Version: "1.1", Source: "split-b", Payload: 128 << 10,
+		Files: map[string]string{"/usr/share/split-b/VERSION": "1.1\n"}})
+	reg.ResetLog(t)
+	r = strata(t, s, nil, "build", "--tls-verify=false", file)
+	if r.code != 0 {
+		t.Fatalf("build after the update: %s", r.stderr)
+	}
+	key2 := planJSON(t, s, nil, "--tls-verify=false", file).Base.Key
+	if key2 == key {
+		t.Fatal("the base key did not change with the repository")
+	}
+	cur := reg.manifest(t, "e2e/split-cache:base-"+key2[:16])
+	if len(cur.Layers) != 7 {
+		t.Fatalf("the new base has %d layers, want 7", len(cur.Layers))
+	}
+	var changed []string
+	for i := range cur.Layers {
+		if cur.Layers[i].Digest != old.Layers[i].Digest {
+			changed = append(changed, cur.Layers[i].Digest)
+			if i != where["usr/share/split-b/payload"] && i != last {
+				t.Errorf("layer %d changed; only split-b's (%d) and the last (%d) should", i, where["usr/share/split-b/payload"], last)
+			}
+		}
+	}
+	if len(changed) != 2 {
+		t.Errorf("%d layers changed, want 2 (split-b's and the last)", len(changed))
+	}
+	uploaded := slices.DeleteFunc(reg.BlobUploads(t), func(d string) bool { return d == cur.Config.Digest })
+	slices.Sort(uploaded)
+	slices.Sort(changed)
+	if !slices.Equal(uploaded, changed) {
+		t.Errorf("uploaded %v, want only the changed layers %v", uploaded, changed)
+	}
+	for _, want := range []string{"5 reused, 2 written", "split-b 1.0-1.x86_64 -> 1.1-1.x86_64"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the build log lacks %q:\n%s", want, r.stderr)
+		}
+	}
+
+	// Another store builds the same set: the same layers.
+	other := newStore(t)
+	body, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noPush := writeRecipe(t, strings.Split(string(body), "push:")[0])
+	id2 := mustBuild(t, other, nil, noPush)
+	got := other.diffIDs(t, id2)
+	if want := s.diffIDs(t, strings.TrimSpace(r.stdout)); !slices.Equal(got, want) {
+		t.Errorf("another store's base layers:\n%v\nthe first store's:\n%v", got, want)
+	}
+}
