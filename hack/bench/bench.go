@@ -33,6 +33,9 @@ const (
 	scFreshCode = "freshcode"
 	scPush      = "push"
 	scWarmup    = "warmup"
+	scUpdate    = "update"     // one package updated: wall time of build and push
+	scUpdPush   = "updatepush" // the same samples: bytes pushed
+	scUpdPull   = "updatepull" // the same samples: bytes a node pulls
 )
 
 const (
@@ -55,6 +58,10 @@ type sample struct {
 	NewLayers int64                    // push: compressed size of the layers the registry did not have
 	Attached  int64                    // push: bytes of the new image's attachments (strata's SBOM and provenance)
 	NewCount  int                      // push: how many such layers
+	Pulled    int64                    // update: bytes a node holding the previous image received to pull the new one
+	PullWall  time.Duration            // update: the node's pull
+	Reference int64                    // update: the updated package's .rpm plus (strata) its rpm database layer, compressed
+	Changed   []string                 // update: strata's log lines on the base's layers
 	Order     int                      // 0 when the tool ran first in its pair
 }
 
@@ -154,12 +161,18 @@ func runBench(ctx context.Context, cfg config) (err error) {
 		name string
 		fn   func(context.Context) error
 	}{
+		// First: it fails early if it fails, and it leaves the fixture
+		// repository and the registry's other repositories as they were.
+		{"one package updated (a new release of " + updatedPackage + ", build --refresh --push, a node pulls)", b.packageUpdate},
 		{"local scenarios (cold, no change, code change, dependency added)", b.localScenarios},
 		{"registry scenarios (fresh store with a warm registry cache, push after a code change)", b.registryScenarios},
 		{"image sizes (container and installroot modes)", b.imageSizes},
 		{"strata deps on 20 files", b.depsBench},
 	}
 	for _, s := range steps {
+		if !strings.HasPrefix(s.name, cfg.Only) {
+			continue
+		}
 		start := time.Now()
 		progress("== %s", s.name)
 		if err := s.fn(ctx); err != nil {

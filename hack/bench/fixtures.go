@@ -95,17 +95,19 @@ func mib(n float64) int { return int(n * (1 << 20)) }
 
 // benchPackages describes the fixture repository: about 200 packages
 // with real dependency chains and a few hundred MB of incompressible
-// payload.
+// payload, built from source RPMs as a distribution's are: each core
+// library and each extra its own, each app with its libraries, each
+// Python distribution as python-NAME.
 func benchPackages() []fixtures.Package {
 	// A filesystem layout and busybox as /bin/sh, for the installroot
 	// variant (from scratch): the sources' install commands need a shell.
 	pkgs := fixtures.Base()
-	add := func(name string, requires, provides []string, payload int) {
+	add := func(name, source string, requires, provides []string, payload int) {
 		files := map[string]string{}
 		for j := range smallFiles {
 			files[fmt.Sprintf("/usr/lib/bench/%s/mod%d.py", name, j)] = fmt.Sprintf("# %s module %d\nNAME = %q\nINDEX = %d\n\ndef run():\n    return NAME, INDEX\n", name, j, name, j)
 		}
-		pkgs = append(pkgs, fixtures.Package{Name: name, Requires: requires, Provides: provides, Files: files, Payload: payload})
+		pkgs = append(pkgs, fixtures.Package{Name: name, Requires: requires, Provides: provides, Files: files, Payload: payload, Source: source})
 	}
 	// A chain of core libraries: core-i needs core-(i-1).
 	for i := range numCore {
@@ -113,7 +115,8 @@ func benchPackages() []fixtures.Package {
 		if i > 0 {
 			req = []string{fmt.Sprintf("bench-core-%d", i-1)}
 		}
-		add(fmt.Sprintf("bench-core-%d", i), req, nil, mib(4))
+		name := fmt.Sprintf("bench-core-%d", i)
+		add(name, name, req, nil, mib(4))
 	}
 	// Each app: a binary tree of libraries whose leaves need a core lib.
 	for a := range numApps {
@@ -127,19 +130,20 @@ func benchPackages() []fixtures.Package {
 			if len(req) == 0 {
 				req = []string{fmt.Sprintf("bench-core-%d", a%numCore)}
 			}
-			add(fmt.Sprintf("bench-a%d-lib-%d", a, j), req, nil, mib(0.6+0.1*float64((a+j)%9)))
+			add(fmt.Sprintf("bench-a%d-lib-%d", a, j), fmt.Sprintf("bench-app-%d", a), req, nil, mib(0.6+0.1*float64((a+j)%9)))
 		}
-		add(fmt.Sprintf("bench-app-%d", a), []string{fmt.Sprintf("bench-a%d-lib-0", a)}, nil, mib(3))
+		add(fmt.Sprintf("bench-app-%d", a), fmt.Sprintf("bench-app-%d", a), []string{fmt.Sprintf("bench-a%d-lib-0", a)}, nil, mib(3))
 	}
 	// Python distributions, as Fedora names them.
 	for i := range numPy {
-		add(fmt.Sprintf("python3-benchpy%d", i),
+		add(fmt.Sprintf("python3-benchpy%d", i), fmt.Sprintf("python-benchpy%d", i),
 			[]string{fmt.Sprintf("bench-core-%d", i%numCore), fmt.Sprintf("bench-a%d-lib-3", i%numApps)},
 			[]string{fmt.Sprintf("python3dist(benchpy%d) = 1.%d", i, i)}, mib(1.5))
 	}
 	// Leaves for the "dependency added" scenario.
 	for i := range numExtra {
-		add(fmt.Sprintf("bench-extra-%d", i), []string{"bench-core-0"}, nil, mib(2))
+		name := fmt.Sprintf("bench-extra-%d", i)
+		add(name, name, []string{"bench-core-0"}, nil, mib(2))
 	}
 	return pkgs
 }

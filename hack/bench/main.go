@@ -36,6 +36,7 @@ type config struct {
 	TmpDir    string // where stores, registry and build context go
 	KeepTmp   bool
 	Render    string // re-render the report from this results file, measuring nothing
+	Only      string // run only the steps whose name starts with this (a trial of one scenario)
 	Started   time.Time
 }
 
@@ -63,6 +64,7 @@ func main() {
 	}
 	flag.StringVar(&cfg.TmpDir, "tmp", tmpDir, "where the stores, the registry and the build context go (default: BENCH_TMPDIR, else /var/tmp)")
 	flag.StringVar(&cfg.Render, "render", "", "write the report from a results file of an earlier run (CACHE/last-run.json) instead of measuring")
+	flag.StringVar(&cfg.Only, "only", "", "run only the steps whose name starts with this, e.g. \"one package\" (a trial; the report is partial)")
 	flag.BoolVar(&cfg.KeepTmp, "keep", false, "keep the temporary directory (stores, registry) for inspection")
 	flag.Parse()
 	if flag.NArg() != 0 || cfg.Reps < 1 {

@@ -28,7 +28,7 @@ const registryBin = "/usr/bin/docker-registry"
 // registry is one docker-registry on 127.0.0.1 with its own configuration
 // and storage in a temporary directory, behind a counting TCP proxy: the
 // tools only ever talk to the proxy (Host), which counts the bytes they
-// send.
+// send and receive.
 type registry struct {
 	Host     string // the proxy, "127.0.0.1:PORT": what the tools use
 	backend  string // the registry itself
@@ -38,6 +38,7 @@ type registry struct {
 	done     chan struct{}
 	proxy    net.Listener
 	sent     atomic.Int64 // client -> registry bytes through the proxy
+	recv     atomic.Int64 // registry -> client bytes through the proxy
 	conns    sync.WaitGroup
 	stopOnce sync.Once
 }
@@ -140,7 +141,7 @@ http:
 }
 
 // serveProxy forwards every connection to the registry, counting what
-// the client sends.
+// the client sends and what it receives.
 func (r *registry) serveProxy() {
 	for {
 		c, err := r.proxy.Accept()
@@ -165,7 +166,7 @@ func (r *registry) serveProxy() {
 					_ = tc.CloseWrite()
 				}
 			}()
-			_, _ = io.Copy(c, b)
+			_, _ = io.Copy(countingWriter{c, &r.recv}, b)
 			if tc, ok := c.(*net.TCPConn); ok {
 				_ = tc.CloseWrite()
 			}
@@ -187,8 +188,11 @@ func (c countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// ResetCount starts counting from zero.
-func (r *registry) ResetCount() { r.sent.Store(0) }
+// ResetCount starts counting from zero, both ways.
+func (r *registry) ResetCount() { r.sent.Store(0); r.recv.Store(0) }
+
+// Received is what clients received from the registry since ResetCount.
+func (r *registry) Received() int64 { return r.recv.Load() }
 
 // Sent is what clients sent to the registry since ResetCount.
 func (r *registry) Sent() int64 { return r.sent.Load() }
