@@ -74,6 +74,10 @@ type PlanBase struct {
 	// Incomplete says why the package set is not known (offline plans).
 	Incomplete string      `json:"incomplete,omitempty"`
 	Cache      *CacheState `json:"cache,omitempty"`
+	// LayerChanges are the package groups a build of a locked base
+	// changes against the newest earlier base of the recipe in the store
+	// ("layer 12 (openssl): openssl-libs 3.2.2-3 -> 3.2.2-4").
+	LayerChanges []string `json:"layer_changes,omitempty"`
 	// Lock is the lock file the base is pinned to ("" without one).
 	Lock string `json:"lock,omitempty"`
 	// KeyDocument is the document the key hashes (with --explain).
@@ -237,6 +241,8 @@ func (p *Plan) CheckCache(ctx context.Context, store storage.Store, log *logrus.
 		reason := "the base will be built"
 		if p.Base.Cache.Decision == DecisionHit {
 			reason = "the base comes from the registry cache"
+		} else {
+			p.Base.LayerChanges = layers.PlanLayerChanges(ctx, store, p.recipe.Name, p.Base.spec)
 		}
 		p.Final.Cache = &CacheState{Decision: DecisionMiss, Reason: reason}
 		return nil
@@ -289,6 +295,13 @@ func (p *Plan) WriteText(w io.Writer) error {
 	}
 	if c := p.Base.Cache; c != nil {
 		fmt.Fprintf(tw, "base cache:\t%s\n", c)
+	}
+	for i, c := range p.Base.LayerChanges {
+		label := ""
+		if i == 0 {
+			label = "base layers:"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, c)
 	}
 	if len(p.Base.KeyDocument) > 0 {
 		fmt.Fprintf(tw, "key document:\t%s\n", p.Base.KeyDocument)

@@ -292,8 +292,10 @@ func isManifestUnknown(err error) bool {
 	if errors.As(err, &unexpected) && unexpected.StatusCode == 404 {
 		return true
 	}
+	// A HEAD request's 404 has no body to decode: containers/image
+	// reports it by its status alone, in an error type of its own.
 	s := err.Error()
-	return strings.Contains(s, "manifest unknown") || strings.Contains(s, "name unknown") || strings.Contains(s, "not found")
+	return strings.Contains(s, "manifest unknown") || strings.Contains(s, "name unknown") || strings.Contains(s, "not found") || strings.Contains(s, "StatusCode: 404,")
 }
 
 // hostOf returns the registry of a docker:// destination ("" otherwise).

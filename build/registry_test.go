@@ -1,17 +1,22 @@
 package build
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/docker/distribution/registry/api/errcode"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/transports/alltransports"
 	"go.podman.io/image/v5/types"
 )
 
@@ -54,6 +59,36 @@ func TestRegistryError(t *testing.T) {
 		}
 		if strings.Contains(got.Error(), "s3cret") {
 			t.Errorf("%s: the password is in the message: %s", tt.name, got)
+		}
+	}
+}
+
+// TestManifestUnknownOnHEAD: a registry's 404 to the HEAD request of a
+// missing tag (no body to decode) is "not there", not a registry failure;
+// a 500 is a failure.
+func TestManifestUnknownOnHEAD(t *testing.T) {
+	for _, tc := range []struct {
+		status  int
+		unknown bool
+	}{{http.StatusNotFound, true}, {http.StatusInternalServerError, false}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v2/" {
+				w.WriteHeader(http.StatusOK)
+				return
+			}
+			w.WriteHeader(tc.status)
+		}))
+		ref, err := alltransports.ParseImageName("docker://" + strings.TrimPrefix(srv.URL, "http://") + "/e2e/cache:base-0123456789abcdef")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = docker.GetDigest(context.Background(), &types.SystemContext{DockerInsecureSkipTLSVerify: types.OptionalBoolTrue}, ref)
+		srv.Close()
+		if err == nil {
+			t.Fatalf("status %d: GetDigest succeeded", tc.status)
+		}
+		if got := isManifestUnknown(err); got != tc.unknown {
+			t.Errorf("status %d: isManifestUnknown(%q) = %v, want %v", tc.status, err, got, tc.unknown)
 		}
 	}
 }

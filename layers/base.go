@@ -250,7 +250,7 @@ func BuildBase(ctx context.Context, env *Env, spec BaseSpec, recipeName string) 
 	if err := writeRootFile(root, BaseSBOMFile, doc); err != nil {
 		return "", fmt.Errorf("writing %s into the base: %w", BaseSBOMFile, err)
 	}
-	prev := previousLayout(ctx, env, recipeName)
+	prev := previousLayout(ctx, env.Store, recipeName)
 	env.Log.Infof("base: splitting into layers by package (at most %d)", spec.layers())
 	createdBy := fmt.Sprintf("strata base: dnf install (%s, %s) %s", spec.Mode, target.Name, clip(strings.Join(pkgs, " "), 400))
 	layerList, layout, err := baseLayers(ctx, env, b, root, target, spec, prev, *epoch, before, createdBy)
@@ -303,7 +303,11 @@ func logLayout(env *Env, list []Layer, layout BaseLayout, prev *BaseLayout) {
 			reused++
 		}
 	}
-	env.Log.Infof("base: %d layers by package (%d package groups and the rpm database layer): %d reused, %d written", len(list), len(list)-1, reused, len(list)-reused)
+	groups := fmt.Sprintf("%d package groups", len(list)-1)
+	if len(list) == 2 {
+		groups = "1 package group"
+	}
+	env.Log.Infof("base: %d layers by package (%s and the rpm database layer): %d reused, %d written", len(list), groups, reused, len(list)-reused)
 	if prev == nil {
 		return
 	}

@@ -571,8 +571,8 @@ func clip(s string, n int) string {
 
 // previousLayout returns the layout of the newest base of the recipe in
 // the store, or nil.
-func previousLayout(ctx context.Context, env *Env, recipeName string) *BaseLayout {
-	images, err := env.Store.Images()
+func previousLayout(ctx context.Context, store storage.Store, recipeName string) *BaseLayout {
+	images, err := store.Images()
 	if err != nil {
 		return nil
 	}
@@ -584,11 +584,11 @@ func previousLayout(ctx context.Context, env *Env, recipeName string) *BaseLayou
 		if !slices.ContainsFunc(img.Names, func(n string) bool { return strings.HasPrefix(n, prefix) }) {
 			continue
 		}
-		at := BuiltAt(env.Store, img)
+		at := BuiltAt(store, img)
 		if best != nil && !at.After(bestAt) {
 			continue
 		}
-		labels, err := ImageLabels(ctx, env.Store, img.ID)
+		labels, err := ImageLabels(ctx, store, img.ID)
 		if err != nil || labels[LabelBaseLayers] == "" {
 			continue
 		}
@@ -646,6 +646,69 @@ func ExplainLayout(prev, cur BaseLayout) []string {
 		if !seen[g.Index] {
 			out = append(out, fmt.Sprintf("layer %d (%s): removed", g.Index+1, strings.Join(g.Sources, " ")))
 		}
+	}
+	return out
+}
+
+// PlanLayerChanges says, before anything is built, which package groups
+// of the newest base of the recipe in the store a build of spec would
+// change: only for a locked spec, whose lock names every package the build
+// installs at its exact version (without one, the versions are known when
+// dnf has run, and the build log says it). Nil when spec is not locked or
+// the store has no earlier base with a layout.
+func PlanLayerChanges(ctx context.Context, store storage.Store, recipeName string, spec BaseSpec) []string {
+	if len(spec.Locked) == 0 {
+		return nil
+	}
+	prev := previousLayout(ctx, store, recipeName)
+	if prev == nil {
+		return nil
+	}
+	nevras := make([]string, len(spec.Locked))
+	for i, p := range spec.Locked {
+		nevras[i] = p.NEVRA()
+	}
+	// In container mode the lock also names base.from's own packages,
+	// which no group holds: they are not new to the split.
+	return predictLayout(*prev, spec.layers(), nevras, spec.Mode != recipes.InstallContainer)
+}
+
+// predictLayout is ExplainLayout for a base not built yet: each group of
+// prev with its packages at the versions of nevras, by package name; the
+// packages no group holds are listed as new when listNew.
+func predictLayout(prev BaseLayout, layers int, nevras []string, listNew bool) []string {
+	if prev.Layers != layers {
+		return []string{fmt.Sprintf("base.layers changed from %d to %d: every group is new", prev.Layers, layers)}
+	}
+	byName := map[string]string{}
+	for _, n := range nevras {
+		name, _ := splitNEVRA(n)
+		byName[name] = n
+	}
+	grouped := map[string]bool{}
+	var out []string
+	for _, g := range prev.Groups {
+		var next []string
+		for _, p := range g.Packages {
+			name, _ := splitNEVRA(p)
+			grouped[name] = true
+			if n, ok := byName[name]; ok {
+				next = append(next, n)
+			}
+		}
+		if d := describePackages(g.Packages, next); len(d) > 0 {
+			out = append(out, fmt.Sprintf("layer %d (%s): %s", g.Index+1, strings.Join(g.Sources, " "), strings.Join(d, ", ")))
+		}
+	}
+	var added []string
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		if !grouped[name] {
+			_, evr := splitNEVRA(byName[name])
+			added = append(added, name+" "+evr)
+		}
+	}
+	if listNew && len(added) > 0 {
+		out = append(out, "new packages (their layer is chosen when they are installed): "+strings.Join(added, ", "))
 	}
 	return out
 }

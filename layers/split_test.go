@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -152,6 +153,34 @@ func TestExplainLayout(t *testing.T) {
 		t.Errorf("no change: %q", got)
 	}
 	if got := ExplainLayout(prev, BaseLayout{Layers: 10}); len(got) != 1 {
+		t.Errorf("another base.layers: %q", got)
+	}
+}
+
+func TestPredictLayout(t *testing.T) {
+	prev := BaseLayout{Layers: 40, Groups: []BaseGroup{
+		{Index: 0, Sources: []string{"glibc"}, Packages: []string{"glibc-0:2.40-1.x86_64"}, Key: "k0"},
+		{Index: 1, Sources: []string{"openssl"}, Packages: []string{"openssl-1:3.0.1-1.x86_64", "openssl-libs-1:3.0.1-1.x86_64"}, Key: "k1"},
+		{Index: 2, Sources: []string{"gone"}, Packages: []string{"gone-0:1-1.noarch"}, Key: "k2"},
+	}}
+	locked := []string{"glibc-0:2.40-1.x86_64", "openssl-1:3.0.2-1.x86_64", "openssl-libs-1:3.0.2-1.x86_64", "zlib-0:1.3-1.x86_64"}
+	want := []string{
+		"layer 2 (openssl): openssl 1:3.0.1-1.x86_64 -> 1:3.0.2-1.x86_64, openssl-libs 1:3.0.1-1.x86_64 -> 1:3.0.2-1.x86_64",
+		"layer 3 (gone): gone removed",
+		"new packages (their layer is chosen when they are installed): zlib 1.3-1.x86_64",
+	}
+	if got := predictLayout(prev, 40, locked, true); !slices.Equal(got, want) {
+		t.Errorf("predictLayout =\n%q\nwant\n%q", got, want)
+	}
+	// Container mode: base.from's packages are in the lock, in no group.
+	if got := predictLayout(prev, 40, locked, false); !slices.Equal(got, want[:2]) {
+		t.Errorf("predictLayout without new packages =\n%q\nwant\n%q", got, want[:2])
+	}
+	same := []string{"glibc-0:2.40-1.x86_64", "openssl-1:3.0.1-1.x86_64", "openssl-libs-1:3.0.1-1.x86_64", "gone-0:1-1.noarch"}
+	if got := predictLayout(prev, 40, same, true); len(got) != 0 {
+		t.Errorf("the same packages: %q", got)
+	}
+	if got := predictLayout(prev, 20, same, true); len(got) != 1 || !strings.Contains(got[0], "from 40 to 20") {
 		t.Errorf("another base.layers: %q", got)
 	}
 }

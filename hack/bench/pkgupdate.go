@@ -195,7 +195,7 @@ func (b *bench) packageUpdate(ctx context.Context) (err error) {
 			prev[tool] = m
 			// The node pulls the new image.
 			b.reg.ResetCount()
-			r, err := b.buildah(ctx, node, "pull", "--quiet", "--tls-verify=false", "docker://"+dest)
+			r, err := b.buildah(ctx, node, "pull", "--policy", "always", "--quiet", "--tls-verify=false", "docker://"+dest)
 			if err != nil {
 				return fmt.Errorf("one package updated, %s, repetition %d: the node's pull: %w", tool, rep+1, err)
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -194,5 +195,27 @@ image:
 	got := other.diffIDs(t, id2)
 	if want := s.diffIDs(t, strings.TrimSpace(r.stdout)); !slices.Equal(got, want) {
 		t.Errorf("another store's base layers:\n%v\nthe first store's:\n%v", got, want)
+	}
+
+	// With a lock, strata plan says which layer the next build changes,
+	// before anything is built.
+	if r := strata(t, s, nil, "lock", file); r.code != 0 {
+		t.Fatalf("lock: %s", r.stderr)
+	}
+	addToRepo(t, repo, fixtures.Package{Name: "split-b", Version: "1.2", Source: "split-b", Payload: 128 << 10,
+		Files: map[string]string{"/usr/share/split-b/VERSION": "1.2\n"}})
+	if r := strata(t, s, nil, "lock", "--update", file); r.code != 0 || !strings.Contains(r.stdout, "split-b 1.1-1 -> 1.2-1") {
+		t.Fatalf("lock --update: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = strata(t, s, nil, "plan", "--tls-verify=false", file)
+	want := regexp.MustCompile(fmt.Sprintf(`(?m)^base layers: +layer %d \(split-b\): split-b 1\.1-1\.x86_64 -> 1\.2-1\.x86_64$`, where["usr/share/split-b/payload"]+1))
+	if r.code != 0 || !want.MatchString(r.stdout) {
+		t.Errorf("plan with a lock: exit %d, want %s in\n%s\n%s", r.code, want, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "not in the registry cache") || strings.Contains(r.stderr, "warning") {
+		t.Errorf("plan with a lock: the registry cache not checked:\n%s\n%s", r.stdout, r.stderr)
+	}
+	if n := strings.Count(r.stdout, ".x86_64 -> "); n != 1 {
+		t.Errorf("plan with a lock: %d changes, want one:\n%s\n%s", n, r.stdout, r.stderr)
 	}
 }
