@@ -318,7 +318,11 @@ func buildOrReuseBase(ctx context.Context, env *layers.Env, plan *Plan, opts Opt
 		c.Reason = err.Error()
 	}
 	log.Infof("base: building it: %s", c.Reason)
-	id, err := layers.BuildBase(ctx, env, plan.Base.spec, plan.recipe.Name)
+	spec := plan.Base.spec
+	if pu != nil && !layers.HasLayout(ctx, store, plan.recipe.Name) {
+		spec.Previous = plan.registryLayout(ctx, pu, log)
+	}
+	id, err := layers.BuildBase(ctx, env, spec, plan.recipe.Name)
 	if err != nil {
 		return "", fmt.Errorf("building the base layer: %w", err)
 	}

@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -245,6 +246,52 @@ func (p *Plan) pullBase(ctx context.Context, store storage.Store, pu *pusher) (s
 		_ = layers.MarkBuilt(store, id, p.Base.Cache.Built)
 	}
 	return id, nil
+}
+
+// registryLayout reads the layout of the newest base in the registry
+// cache (the newest build stamp tag of any key), so that a runner whose
+// store has no earlier base keeps the grouping every other runner uses.
+// Nil when there is none or it cannot be read (the split then starts from
+// the packages' sizes, and says so).
+func (p *Plan) registryLayout(ctx context.Context, pu *pusher, log *logrus.Logger) *layers.BaseLayout {
+	repo := cacheRepo(p.recipe)
+	r, err := alltransports.ParseImageName("docker://" + repo)
+	if err != nil {
+		return nil
+	}
+	tags, err := docker.GetRepositoryTags(ctx, pu.sys, r)
+	if err != nil {
+		return nil
+	}
+	newest, when := "", time.Time{}
+	for _, t := range tags {
+		rest, ok := strings.CutPrefix(t, "base-")
+		if !ok || len(rest) < 16 {
+			continue
+		}
+		stamp, ok := strings.CutPrefix(rest[16:], "-built-")
+		if !ok {
+			continue
+		}
+		if at, err := time.Parse(stampLayout, stamp); err == nil && at.After(when) {
+			newest, when = t, at
+		}
+	}
+	if newest == "" {
+		return nil
+	}
+	img, err := pu.openRemote(ctx, "docker://"+repo+":"+newest)
+	if err != nil {
+		log.Warnf("base: reading the layout of the previous base %s:%s: %v", repo, newest, err)
+		return nil
+	}
+	var l layers.BaseLayout
+	text := img.config.Config.Labels[layers.LabelBaseLayers]
+	if text == "" || json.Unmarshal([]byte(text), &l) != nil {
+		return nil
+	}
+	log.Infof("base: keeping the layout of the previous base %s:%s", repo, newest)
+	return &l
 }
 
 // pushBase shares a new base through the registry cache: base-KEY16 and a

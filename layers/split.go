@@ -600,6 +600,12 @@ func previousLayout(ctx context.Context, store storage.Store, recipeName string)
 	return best
 }
 
+// HasLayout tells whether the store holds an earlier base of the recipe
+// with a recorded layout, which a new base of it keeps.
+func HasLayout(ctx context.Context, store storage.Store, recipeName string) bool {
+	return previousLayout(ctx, store, recipeName) != nil
+}
+
 // ImageLabels returns the labels of an image in the store.
 func ImageLabels(ctx context.Context, store storage.Store, id string) (map[string]string, error) {
 	ref, err := is.Transport.NewStoreReference(store, nil, id)

@@ -57,7 +57,9 @@ type sample struct {
 	LastLayer int64                    // push: compressed size of the image's last layer
 	NewLayers int64                    // push: compressed size of the layers the registry did not have
 	Attached  int64                    // push: bytes of the new image's attachments (strata's SBOM and provenance)
+	Docs      int64                    // push: bytes of the new image's configuration and manifest
 	NewCount  int                      // push: how many such layers
+	Requests  int64                    // push: HTTP requests the client made (through the proxy)
 	Pulled    int64                    // update: bytes a node holding the previous image received to pull the new one
 	PullWall  time.Duration            // update: the node's pull
 	Reference int64                    // update: the updated package's .rpm plus (strata) its rpm database layer, compressed
@@ -810,16 +812,9 @@ func (b *bench) registryScenarios(ctx context.Context) error {
 				return err
 			}
 			sm.LastLayer = m.Layers[len(m.Layers)-1].Size
-			old := map[string]bool{}
-			for _, l := range prev[tool].Layers {
-				old[l.Digest] = true
-			}
-			for _, l := range m.Layers {
-				if !old[l.Digest] {
-					sm.NewLayers += l.Size
-					sm.NewCount++
-				}
-			}
+			sm.Docs = m.Config.Size + m.size
+			sm.Requests = b.reg.Requests()
+			sm.NewLayers, sm.NewCount = m.newSince(prev[tool])
 			if sm.Attached, err = b.reg.Attached(ctx, repo, m.digest); err != nil {
 				return err
 			}

@@ -182,16 +182,7 @@ func (b *bench) packageUpdate(ctx context.Context) (err error) {
 			if err != nil {
 				return err
 			}
-			old := map[string]bool{}
-			for _, l := range prev[tool].Layers {
-				old[l.Digest] = true
-			}
-			for _, l := range m.Layers {
-				if !old[l.Digest] {
-					sm.NewLayers += l.Size
-					sm.NewCount++
-				}
-			}
+			sm.NewLayers, sm.NewCount = m.newSince(prev[tool])
 			prev[tool] = m
 			// The node pulls the new image.
 			b.reg.ResetCount()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -39,6 +40,7 @@ type registry struct {
 	proxy    net.Listener
 	sent     atomic.Int64 // client -> registry bytes through the proxy
 	recv     atomic.Int64 // registry -> client bytes through the proxy
+	reqs     atomic.Int64 // HTTP requests through the proxy
 	conns    sync.WaitGroup
 	stopOnce sync.Once
 }
@@ -161,7 +163,7 @@ func (r *registry) serveProxy() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, _ = io.Copy(countingWriter{b, &r.sent}, c)
+				_, _ = io.Copy(&requestCounter{w: countingWriter{b, &r.sent}, n: &r.reqs}, c)
 				if tc, ok := b.(*net.TCPConn); ok {
 					_ = tc.CloseWrite()
 				}
@@ -188,8 +190,30 @@ func (c countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// requestCounter counts the HTTP/1.1 requests in what a client sends, by
+// their request lines (a request line split between two writes is found
+// across them).
+type requestCounter struct {
+	w    io.Writer
+	n    *atomic.Int64
+	tail []byte
+}
+
+var requestLineEnd = []byte(" HTTP/1.1\r\n")
+
+func (c *requestCounter) Write(p []byte) (int, error) {
+	buf := append(c.tail, p...)
+	c.n.Add(int64(bytes.Count(buf, requestLineEnd)))
+	keep := min(len(buf), len(requestLineEnd)-1)
+	c.tail = append(c.tail[:0], buf[len(buf)-keep:]...)
+	return c.w.Write(p)
+}
+
 // ResetCount starts counting from zero, both ways.
-func (r *registry) ResetCount() { r.sent.Store(0); r.recv.Store(0) }
+func (r *registry) ResetCount() { r.sent.Store(0); r.recv.Store(0); r.reqs.Store(0) }
+
+// Requests is how many HTTP requests clients made since ResetCount.
+func (r *registry) Requests() int64 { return r.reqs.Load() }
 
 // Received is what clients received from the registry since ResetCount.
 func (r *registry) Received() int64 { return r.recv.Load() }
@@ -229,6 +253,22 @@ type manifest struct {
 		Digest string `json:"digest"`
 		Size   int64  `json:"size"`
 	} `json:"layers"`
+}
+
+// newSince sums the layers of m that prev does not have: their
+// compressed size and how many.
+func (m *manifest) newSince(prev *manifest) (size int64, count int) {
+	old := map[string]bool{}
+	for _, l := range prev.Layers {
+		old[l.Digest] = true
+	}
+	for _, l := range m.Layers {
+		if !old[l.Digest] {
+			size += l.Size
+			count++
+		}
+	}
+	return size, count
 }
 
 // Manifest reads the manifest of repo:tag from the registry itself (not

@@ -60,20 +60,29 @@ func quantity(key string, ss []sample, bytes bool) []float64 {
 	if key != scUpdPull {
 		return values(ss, bytes)
 	}
-	var out []float64
-	for _, s := range ss {
-		out = append(out, float64(s.Pulled))
+	return series(ss, func(s sample) float64 { return float64(s.Pulled) })
+}
+
+// series is one figure of every sample.
+func series(ss []sample, f func(sample) float64) []float64 {
+	out := make([]float64, len(ss))
+	for i, s := range ss {
+		out[i] = f(s)
 	}
 	return out
 }
 
-func references(ss []sample) []float64 {
-	var out []float64
-	for _, s := range ss {
-		out = append(out, float64(s.Reference))
-	}
-	return out
-}
+// The figures the report takes medians of, besides values.
+var (
+	newContent = func(s sample) float64 { return float64(s.NewLayers + s.Attached) } // what a push must send
+	attached   = func(s sample) float64 { return float64(s.Attached) }
+	newLayers  = func(s sample) float64 { return float64(s.NewLayers) }
+	pullWalls  = func(s sample) float64 { return s.PullWall.Seconds() }
+	references = func(s sample) float64 { return float64(s.Reference) }
+	newCount   = func(s sample) float64 { return float64(s.NewCount) }
+	docs       = func(s sample) float64 { return float64(s.Docs) }
+	requests   = func(s sample) float64 { return float64(s.Requests) }
+)
 
 // stats returns the median, minimum and maximum.
 func stats(xs []float64) (med, lo, hi float64) {
@@ -168,13 +177,13 @@ func evaluate(res *results) []row {
 		r.Ratio = r.SMed / r.BMed
 		switch {
 		case sc.Key == scUpdPush || sc.Key == scUpdPull:
-			ref, _, _ := stats(references(ss))
+			ref, _, _ := stats(series(ss, references))
 			r.GoalValue = r.Ratio
 			r.HasGoal, r.Custom = true, true
 			r.Met = r.Ratio <= sc.Goal && r.SMed <= updateGoal*ref
 			r.GoalText = fmt.Sprintf("strata/buildah ≤ %.2f, and ≤ %.1f × the package's .rpm and the rpm database layer (%s): %.2f×", sc.Goal, updateGoal, fmtBytes(ref), r.SMed/ref)
 		case sc.Key == scPush:
-			lm, _, _ := stats(newContent(ss))
+			lm, _, _ := stats(series(ss, newContent))
 			r.GoalValue = r.SMed / lm
 			r.HasGoal = true
 			r.Met = r.GoalValue <= pushGoal
@@ -278,22 +287,28 @@ func writeReport(path string, res *results) error {
 			fmtDur(ws[0].Wall.Seconds()), fmtDur(wb[0].Wall.Seconds()))
 	}
 	if push := res.Samples[scPush]; len(push[toolStrata]) > 0 && len(push[toolBuildah]) > 0 {
-		sl, _, _ := stats(newLayers(push[toolStrata]))
-		bl, _, _ := stats(newLayers(push[toolBuildah]))
-		sa, _, _ := stats(attached(push[toolStrata]))
-		p("- **Push after a code change**: strata sent %d new layers (%s compressed, median: the changed source's checkout and install layers), its config, and the new image's SBOM and provenance attachments (%s: artifact manifests, blobs and the referrers-tag index); buildah sent %d new layers (%s compressed: the COPY and RUN layers from the changed source on) and its config, and attaches nothing. Counted by a TCP proxy in front of the registry: every byte from the client, HTTP headers and HEAD checks included.\n",
-			push[toolStrata][0].NewCount, fmtBytes(sl), fmtBytes(sa), push[toolBuildah][0].NewCount, fmtBytes(bl))
+		sl, _, _ := stats(series(push[toolStrata], newLayers))
+		bl, _, _ := stats(series(push[toolBuildah], newLayers))
+		sa, _, _ := stats(series(push[toolStrata], attached))
+		sd, _, _ := stats(series(push[toolStrata], docs))
+		bd, _, _ := stats(series(push[toolBuildah], docs))
+		sr, _, _ := stats(series(push[toolStrata], requests))
+		br, _, _ := stats(series(push[toolBuildah], requests))
+		p("- **Push after a code change**: strata sent %d new layers (%s compressed, median: the changed source's checkout and install layers), its config and manifest (%s), and the new image's SBOM and provenance attachments (%s: artifact manifests, blobs and the referrers-tag index), in %.0f HTTP requests; buildah sent %d new layers (%s compressed: the COPY and RUN layers from the changed source on), its config and manifest (%s), and attaches nothing, in %.0f requests. Counted by a TCP proxy in front of the registry: every byte from the client, HTTP headers and HEAD checks included.\n",
+			push[toolStrata][0].NewCount, fmtBytes(sl), fmtBytes(sd), fmtBytes(sa), sr, push[toolBuildah][0].NewCount, fmtBytes(bl), fmtBytes(bd), br)
 	}
 	if up := res.Samples[scUpdate]; len(up[toolStrata]) > 0 && len(up[toolBuildah]) > 0 {
-		s0, b0 := up[toolStrata][0], up[toolBuildah][0]
-		sl, _, _ := stats(newLayers(up[toolStrata]))
-		bl, _, _ := stats(newLayers(up[toolBuildah]))
-		ref, _, _ := stats(references(up[toolStrata]))
-		rpm, _, _ := stats(references(up[toolBuildah]))
-		sp, _, _ := stats(pullWalls(up[toolStrata]))
-		bp, _, _ := stats(pullWalls(up[toolBuildah]))
-		p("- **One package updated** (%d repetitions: each publishes a new release of `%s`, whose .rpm is %s, into the repository): strata's `build --refresh --push` on a runner whose store has the previous base reinstalls the set with dnf, splits it by package and writes only the changed layers: its log said %s. The new image has %d new layers (%s compressed: that package's group and the rpm database layer, %s with the .rpm); buildah's `bud --layers --no-cache` (the Containerfile did not change, so `--layers` alone would keep the old RUN dnf layer) and `buildah push` made %d new layers (%s: the whole dnf layer and the layers after it). ",
-			len(up[toolStrata]), updatedPackage, fmtBytes(rpm), quoteAll(s0.Changed), s0.NewCount, fmtBytes(sl), fmtBytes(ref), b0.NewCount, fmtBytes(bl))
+		s0 := up[toolStrata][0]
+		sl, _, _ := stats(series(up[toolStrata], newLayers))
+		bl, _, _ := stats(series(up[toolBuildah], newLayers))
+		ref, _, _ := stats(series(up[toolStrata], references))
+		rpm, _, _ := stats(series(up[toolBuildah], references))
+		sp, _, _ := stats(series(up[toolStrata], pullWalls))
+		bp, _, _ := stats(series(up[toolBuildah], pullWalls))
+		sc, _, _ := stats(series(up[toolStrata], newCount))
+		bc, _, _ := stats(series(up[toolBuildah], newCount))
+		p("- **One package updated** (%d repetitions: each publishes a new release of `%s`, whose .rpm is %s, into the repository): strata's `build --refresh --push` on a runner whose store has the previous base reinstalls the set with dnf, splits it by package and writes only the changed layers: its log said %s. The new image has %.0f new layers (%s compressed, median: that package's group and the rpm database layer; the goal's reference, the .rpm plus the rpm database layer, is %s); buildah's `bud --layers --no-cache` (the Containerfile did not change, so `--layers` alone would keep the old RUN dnf layer) and `buildah push` made %.0f new layers (%s: the whole dnf layer and the layers after it). ",
+			len(up[toolStrata]), updatedPackage, fmtBytes(rpm), quoteAll(s0.Changed), sc, fmtBytes(sl), fmtBytes(ref), bc, fmtBytes(bl))
 		p("A node whose store holds the previous image (`buildah pull` of the new one, counted by the proxy: registry to client) pulled it in %s for strata's image and %s for buildah's.\n", fmtDur(sp), fmtDur(bp))
 	}
 	p("\n")
@@ -406,24 +421,6 @@ func writeReport(path string, res *results) error {
 	return os.WriteFile(svgPath(path), []byte(chart(rows, coldRSS, date)), 0o644)
 }
 
-// newContent is, per sample, what a push must send: the new layers and
-// the new image's attachments.
-func newContent(ss []sample) []float64 {
-	var out []float64
-	for _, s := range ss {
-		out = append(out, float64(s.NewLayers+s.Attached))
-	}
-	return out
-}
-
-func pullWalls(ss []sample) []float64 {
-	var out []float64
-	for _, s := range ss {
-		out = append(out, s.PullWall.Seconds())
-	}
-	return out
-}
-
 // quoteAll quotes log lines for the report.
 func quoteAll(lines []string) string {
 	if len(lines) == 0 {
@@ -434,22 +431,6 @@ func quoteAll(lines []string) string {
 		q[i] = "`" + l + "`"
 	}
 	return strings.Join(q, ", ")
-}
-
-func attached(ss []sample) []float64 {
-	var out []float64
-	for _, s := range ss {
-		out = append(out, float64(s.Attached))
-	}
-	return out
-}
-
-func newLayers(ss []sample) []float64 {
-	var out []float64
-	for _, s := range ss {
-		out = append(out, float64(s.NewLayers))
-	}
-	return out
 }
 
 // phaseText lists the median of each phase (or step) over the samples.

@@ -219,3 +219,62 @@ image:
 		t.Errorf("plan with a lock: %d changes, want one:\n%s\n%s", n, r.stdout, r.stderr)
 	}
 }
+
+// TestBaseSplitLayoutFromRegistry: a runner whose store has no earlier
+// base keeps the grouping of the newest base in the registry cache. With
+// base.layers 4 (one dedicated layer, two hashed buckets), busybox's
+// source is the largest and has the dedicated layer; a new release makes
+// split-b the largest, which would take that layer from it and regroup
+// the rest on a runner grouping by size alone; kept from the registry,
+// only split-b's bucket and the last layer change.
+func TestBaseSplitLayoutFromRegistry(t *testing.T) {
+	reg := startRegistry(t, registryOptions{})
+	repo := filepath.Join(t.TempDir(), "repo")
+	if err := fixtures.BuildRepo(repo, splitPackages(), 1700000000); err != nil {
+		t.Fatal(err)
+	}
+	file := writeRecipe(t, fmt.Sprintf(`name: regsplit
+base:
+  layers: 4
+  repos:
+    - {id: local, baseurl: "file://%s", gpgcheck: false}
+  packages: [split-a, split-b, split-c, split-user]
+push:
+  repository: %s/e2e/regsplit
+image:
+  cmd: ["/usr/bin/split-user"]
+`, repo, reg.Host))
+	first := newStore(t)
+	r := strata(t, first, nil, "build", "--tls-verify=false", file)
+	if r.code != 0 {
+		t.Fatalf("first build: %s", r.stderr)
+	}
+	old := first.diffIDs(t, strings.TrimSpace(r.stdout))
+	if len(old) != 4 {
+		t.Fatalf("the base has %d layers, want 4", len(old))
+	}
+
+	addToRepo(t, repo, fixtures.Package{Name: "split-b", Version: "1.1", Source: "split-b", Payload: 4 << 20,
+		Files: map[string]string{"/usr/share/split-b/VERSION": "1.1\n"}})
+	fresh := newStore(t)
+	r = strata(t, fresh, nil, "build", "--tls-verify=false", file)
+	if r.code != 0 {
+		t.Fatalf("build on a fresh store: %s", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "base: keeping the layout of the previous base "+reg.Host+"/e2e/regsplit-cache:base-") {
+		t.Errorf("the build does not say it keeps the registry's layout:\n%s", r.stderr)
+	}
+	cur := fresh.diffIDs(t, strings.TrimSpace(r.stdout))
+	if len(cur) != len(old) {
+		t.Fatalf("the new base has %d layers, want %d", len(cur), len(old))
+	}
+	var changed []int
+	for i := range cur {
+		if cur[i] != old[i] {
+			changed = append(changed, i)
+		}
+	}
+	if len(changed) != 2 || changed[1] != len(cur)-1 || changed[0] == 0 {
+		t.Errorf("layers %v changed, want split-b's bucket (not the dedicated layer 0) and the last one\n%s", changed, r.stderr)
+	}
+}
