@@ -351,8 +351,16 @@ func writeReport(path string, res *results) error {
 			p("strata %s (%s–%s) against buildah %s (%s–%s). The goal: %s.\n\n",
 				fmtBytes(r.SMed), fmtBytes(r.SLo), fmtBytes(r.SHi), fmtBytes(r.BMed), fmtBytes(r.BLo), fmtBytes(r.BHi), r.GoalText)
 		} else if r.Key == scPush {
-			p("strata sent %s (median; %s–%s) for new layers and attachments of %s: %.3f× (goal ≤ %.2f×). buildah sent %s.\n\n",
+			p("strata sent %s (median; %s–%s) for new layers and attachments of %s: %.3f× (goal ≤ %.2f×). buildah sent %s.",
 				fmtBytes(r.SMed), fmtBytes(r.SLo), fmtBytes(r.SHi), fmtBytes(r.SMed/r.GoalValue), r.GoalValue, pushGoal, fmtBytes(r.BMed))
+			ss := res.Samples[scPush][toolStrata]
+			if d, _, _ := stats(series(ss, docs)); d > 0 {
+				n, _, _ := stats(series(ss, requests))
+				extra := r.SMed - r.SMed/r.GoalValue
+				p(" Beyond what is new, strata sent %s: the image's config and manifest are %s of it, and the rest (%s) is the HTTP of its %.0f requests (request lines and headers of the blob checks, uploads and manifests).",
+					fmtBytes(extra), fmtBytes(d), fmtBytes(math.Max(0, extra-d)), n)
+			}
+			p("\n\n")
 		} else {
 			p("strata %s (%s–%s) against buildah %s (%s–%s): ratio %.2f, goal ≤ %.2f.\n\n",
 				fmtDur(r.SMed), fmtDur(r.SLo), fmtDur(r.SHi), fmtDur(r.BMed), fmtDur(r.BLo), fmtDur(r.BHi), r.Ratio, r.Goal)
