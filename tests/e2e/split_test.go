@@ -96,6 +96,15 @@ image:
 		t.Errorf("the build log does not say how the base was split:\n%s", r.stderr)
 	}
 
+	// The image runs (runc over the split layers), and sees the user the
+	// scriptlet added, from the last layer.
+	ctr := strings.TrimSpace(s.buildah(t, "from", "--pull-never", "--quiet", id))
+	out := s.buildah(t, "run", "--runtime", "runc", "--network", "none", ctr, "sh", "-c", "/usr/bin/split-user && grep ^app: /etc/passwd && cat /var/lib/split-user/state")
+	s.buildah(t, "rm", ctr)
+	if want := "split user\napp:x:1000:1000::/:/bin/sh\nstate\n"; out != want {
+		t.Errorf("running the image printed %q, want %q", out, want)
+	}
+
 	// Every package is there, as rpm installed it: only the file the
 	// scriptlet rewrote differs from its package.
 	names, verify := s.verifyRPMs(t, id)
