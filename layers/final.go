@@ -39,6 +39,10 @@ const (
 // changes.
 const finalKeyVersion = 3 // 3: the SBOM label, sources' paths in their records
 
+// finalConfigVersion changes whenever the configuration a final key gives
+// changes, the layers' keys staying.
+const finalConfigVersion = 1 // 1: without the base's layout label
+
 // LabelLayers records, in the image configuration, the key and diff ID of
 // every layer strata put over the base (JSON, bottom first), so that a
 // later build anywhere can match layers by key.
@@ -163,13 +167,14 @@ func (s *FinalSpec) Key() string {
 	}
 	return hashDoc(struct {
 		Version int               `json:"version"`
+		Config  int               `json:"config"`
 		Name    string            `json:"name"`
 		Base    string            `json:"base"`
 		Layers  []string          `json:"layers"`
 		Image   recipes.Image     `json:"image"`
 		Epoch   int64             `json:"epoch"`
 		Notes   map[string]string `json:"annotations,omitempty"`
-	}{finalKeyVersion, s.Name, s.BaseID, keys, s.Image, s.Epoch.Unix(), s.Annotations})
+	}{finalKeyVersion, finalConfigVersion, s.Name, s.BaseID, keys, s.Image, s.Epoch.Unix(), s.Annotations})
 }
 
 // Labels returns the provenance labels of the final image.
@@ -399,6 +404,10 @@ func (s *FinalSpec) composition(out []Layer) composition {
 		base: s.BaseID, layers: out, created: s.Epoch,
 		edit: func(c *v1.ImageConfig) {
 			apply(c)
+			// The base's layout is the base image's own (a new base reads
+			// it from earlier bases): every push of a final image would
+			// carry it for nothing.
+			delete(c.Labels, LabelBaseLayers)
 			s.labelSBOM(c)
 		},
 		notes: s.notes(labels[LabelFinalKey]),

@@ -189,6 +189,9 @@ func runBench(ctx context.Context, cfg config) (err error) {
 		}
 	}
 	raw := filepath.Join(cfg.CacheRoot, "last-run.json")
+	if cfg.Only != "" {
+		raw = filepath.Join(cfg.CacheRoot, "last-partial-run.json") // a trial keeps the last full run's results
+	}
 	if data, err := json.MarshalIndent(b.res, "", " "); err == nil {
 		if err := os.WriteFile(raw, data, 0o644); err != nil {
 			return err
