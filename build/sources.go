@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-build/strata/internal/gitsrc"
 	"github.com/strata-build/strata/layers"
+	"github.com/strata-build/strata/layers/lock"
 	"github.com/strata-build/strata/recipes"
 	"github.com/strata-build/strata/recipes/pyreq"
 	"go.podman.io/storage"
@@ -58,7 +59,7 @@ func LockFile(r *recipes.Recipe) string { return r.File + ".lock" }
 // another base set or target is an error, not silently ignored.
 func (p *Plan) applyLock() error {
 	path := LockFile(p.recipe)
-	lock, err := layers.ReadLock(path)
+	lf, err := lock.Read(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -66,22 +67,22 @@ func (p *Plan) applyLock() error {
 		return fmt.Errorf("%w: %v", recipes.ErrInvalid, err)
 	}
 	spec := &p.Base.spec
-	if lock.Target != spec.Target {
-		return fmt.Errorf("%w: %s was made for target %s, the recipe builds %s: run strata lock --update", recipes.ErrInvalid, path, lock.Target, spec.Target)
+	if lf.Target != spec.Target {
+		return fmt.Errorf("%w: %s was made for target %s, the recipe builds %s: run strata lock --update", recipes.ErrInvalid, path, lf.Target, spec.Target)
 	}
-	if !slices.Equal(lock.Packages, spec.Packages) {
-		added, removed := setDiff(lock.Packages, spec.Packages)
+	if !slices.Equal(lf.Packages, spec.Packages) {
+		added, removed := setDiff(lf.Packages, spec.Packages)
 		return fmt.Errorf("%w: %s is stale: the base set changed (added: %s; removed: %s): run strata lock --update",
 			recipes.ErrInvalid, path, orNone(added), orNone(removed))
 	}
 	if spec.Mode == recipes.InstallContainer {
 		return fmt.Errorf("%w: %s: locks need base.install: installroot for now", recipes.ErrInvalid, path)
 	}
-	pkgs, ok := lock.For(layers.HostArch())
+	pkgs, ok := lf.For(lock.HostArch())
 	if !ok {
-		return fmt.Errorf("%w: %s has no packages for %s: run strata lock --update on this architecture", recipes.ErrInvalid, path, layers.HostArch())
+		return fmt.Errorf("%w: %s has no packages for %s: run strata lock --update on this architecture", recipes.ErrInvalid, path, lock.HostArch())
 	}
-	spec.Lock, spec.Locked = lock.Digest(), pkgs
+	spec.Lock, spec.Locked = lf.Digest(), pkgs
 	p.rekey()
 	p.Base.Lock = path
 	return nil
@@ -128,20 +129,20 @@ func (p *Plan) Lock(ctx context.Context, env *layers.Env) ([]string, error) {
 		return nil, err
 	}
 	path := LockFile(p.recipe)
-	old, err := layers.ReadLock(path)
+	old, err := lock.Read(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		old = nil // a broken lock is replaced
 	}
-	lock := &layers.Lock{Version: layers.LockVersion, Target: spec.Target, Packages: spec.Packages,
-		Arches: map[string][]layers.LockedPackage{}}
+	lf := &lock.Lock{Version: lock.Version, Target: spec.Target, Packages: spec.Packages,
+		Arches: map[string][]lock.Package{}}
 	if old != nil && old.Target == spec.Target && slices.Equal(old.Packages, spec.Packages) {
 		for arch, list := range old.Arches {
-			lock.Arches[arch] = list // other architectures stay as they were
+			lf.Arches[arch] = list // other architectures stay as they were
 		}
 	}
-	lock.Arches[layers.HostArch()] = pkgs
-	changes := lock.Diff(old, layers.HostArch())
-	if err := lock.Write(path); err != nil {
+	lf.Arches[lock.HostArch()] = pkgs
+	changes := lf.Diff(old, lock.HostArch())
+	if err := lf.Write(path); err != nil {
 		return nil, err
 	}
 	return changes, nil
@@ -151,12 +152,12 @@ func (p *Plan) Lock(ctx context.Context, env *layers.Env) ([]string, error) {
 // base set and target planned, for this host's architecture: locking again
 // without --update would change nothing a build reads.
 func (p *Plan) LockUpToDate() bool {
-	old, err := layers.ReadLock(LockFile(p.recipe))
+	old, err := lock.Read(LockFile(p.recipe))
 	if err != nil {
 		return false
 	}
 	spec := p.Base.spec
-	_, ok := old.Arches[layers.HostArch()]
+	_, ok := old.Arches[lock.HostArch()]
 	return ok && old.Target == spec.Target && slices.Equal(old.Packages, spec.Packages)
 }
 

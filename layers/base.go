@@ -18,6 +18,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/internal/stores"
+	"github.com/strata-build/strata/layers/lock"
 	"github.com/strata-build/strata/layers/sbom"
 	"github.com/strata-build/strata/recipes"
 	"github.com/strata-build/strata/recipes/targets"
@@ -427,7 +428,7 @@ func compactJSON(v any) []byte {
 
 // checkLocked checks that the installed packages are exactly the locked
 // ones.
-func checkLocked(installed []sbom.RPM, locked []LockedPackage) error {
+func checkLocked(installed []sbom.RPM, locked []lock.Package) error {
 	var got, want []string
 	for _, r := range installed {
 		epoch := r.Epoch

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/strata-build/strata/layers/lock"
 	"github.com/strata-build/strata/recipes"
 	"go.podman.io/image/v5/docker/reference"
 )
@@ -33,8 +34,8 @@ type BaseSpec struct {
 	// Lock is the digest of the lock file's content, when there is one;
 	// Locked are the exact packages installed then (not in the document:
 	// the digest stands for them).
-	Lock   string          `json:"lock,omitempty"`
-	Locked []LockedPackage `json:"-"`
+	Lock   string         `json:"lock,omitempty"`
+	Locked []lock.Package `json:"-"`
 	// RepoContent maps the ID of each local (file://) repository to the
 	// digest of what it serves (RepoContent): the key document names that
 	// instead of the path, so that the same recipe in two checkouts has

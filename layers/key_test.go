@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strata-build/strata/layers/lock"
 	"github.com/strata-build/strata/recipes"
 )
 
@@ -30,7 +31,7 @@ func TestBaseKey(t *testing.T) {
 		"repos reordered":    func(s *BaseSpec) { slices.Reverse(s.Repos) },
 		"spacing of a dep":   func(s *BaseSpec) { s.Packages[0] = "python3dist(requests)>=2" },
 		"resolved pull name": func(s *BaseSpec) { s.FromResolved = "quay.io/x/y:1" },
-		"locked list":        func(s *BaseSpec) { s.Locked = []LockedPackage{{Name: "busybox"}} },
+		"locked list":        func(s *BaseSpec) { s.Locked = []lock.Package{{Name: "busybox"}} },
 		"unread local repo":  func(s *BaseSpec) { s.RepoContent = map[string]string{"other": "sha256:1"} },
 	}
 	for name, edit := range same {

@@ -1,9 +1,11 @@
-package layers
+// Package lock is the RECIPE.lock format: a base set pinned to exact RPMs
+// per architecture; reading (strict, with positions), writing (canonical,
+// atomic), its digest (for the base key) and the diff between two locks.
+// Resolving a lock with dnf is the layers package's.
+package lock
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,18 +13,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/strata-build/strata/recipes"
-	"github.com/strata-build/strata/recipes/targets"
 )
 
-// LockVersion is the version of the lock file format.
+// Version is the version of the lock file format.
 //
 // A lock file (RECIPE.lock, beside the recipe) is one JSON object, written
 // with 2-space indentation, fields in this order and a trailing newline:
@@ -50,19 +49,19 @@ import (
 // arches maps the rpm arch of the host that resolved it to the full
 // transitive set dnf chose, sorted by name then arch. Readers reject
 // unknown fields and other versions, so any change to the format changes
-// LockVersion.
-const LockVersion = 1
+// Version.
+const Version = 1
 
 // Lock pins a base set to exact RPMs.
 type Lock struct {
-	Version  int                        `json:"version"`
-	Target   string                     `json:"target"`   // e.g. fedora-43
-	Packages []string                   `json:"packages"` // the base set it was resolved from, normalized and sorted
-	Arches   map[string][]LockedPackage `json:"arches"`   // rpm arch of the host -> packages sorted by name, then arch
+	Version  int                  `json:"version"`
+	Target   string               `json:"target"`   // e.g. fedora-43
+	Packages []string             `json:"packages"` // the base set it was resolved from, normalized and sorted
+	Arches   map[string][]Package `json:"arches"`   // rpm arch of the host -> packages sorted by name, then arch
 }
 
-// LockedPackage is one exact RPM of a lock.
-type LockedPackage struct {
+// Package is one exact RPM of a lock.
+type Package struct {
 	Name    string `json:"name"`
 	Epoch   int    `json:"epoch"`
 	Version string `json:"version"`
@@ -74,12 +73,12 @@ type LockedPackage struct {
 
 // NEVRA returns "name-epoch:version-release.arch", always with the epoch:
 // the form dnf install takes to install exactly this package.
-func (p LockedPackage) NEVRA() string {
+func (p Package) NEVRA() string {
 	return fmt.Sprintf("%s-%d:%s-%s.%s", p.Name, p.Epoch, p.Version, p.Release, p.Arch)
 }
 
 // evr is "[E:]V-R", the epoch shown only when it is not zero.
-func (p LockedPackage) evr() string {
+func (p Package) evr() string {
 	if p.Epoch != 0 {
 		return fmt.Sprintf("%d:%s-%s", p.Epoch, p.Version, p.Release)
 	}
@@ -101,7 +100,7 @@ func HostArch() string {
 }
 
 // For returns the packages locked for arch.
-func (l *Lock) For(arch string) ([]LockedPackage, bool) {
+func (l *Lock) For(arch string) ([]Package, bool) {
 	if l == nil {
 		return nil, false
 	}
@@ -109,7 +108,7 @@ func (l *Lock) For(arch string) ([]LockedPackage, bool) {
 	return pkgs, ok
 }
 
-func lessLocked(a, b LockedPackage) bool {
+func less(a, b Package) bool {
 	if a.Name != b.Name {
 		return a.Name < b.Name
 	}
@@ -119,24 +118,24 @@ func lessLocked(a, b LockedPackage) bool {
 	return a.NEVRA()+" "+a.Repo+" "+a.SHA256 < b.NEVRA()+" "+b.Repo+" "+b.SHA256
 }
 
-func sortLocked(pkgs []LockedPackage) {
-	sort.Slice(pkgs, func(i, j int) bool { return lessLocked(pkgs[i], pkgs[j]) })
+func Sort(pkgs []Package) {
+	sort.Slice(pkgs, func(i, j int) bool { return less(pkgs[i], pkgs[j]) })
 }
 
 // canonical returns a copy with the base set normalized and sorted, every
 // arch sorted, and the current version when none is set.
 func (l *Lock) canonical() *Lock {
-	c := &Lock{Version: l.Version, Target: l.Target, Packages: []string{}, Arches: map[string][]LockedPackage{}}
+	c := &Lock{Version: l.Version, Target: l.Target, Packages: []string{}, Arches: map[string][]Package{}}
 	if c.Version == 0 {
-		c.Version = LockVersion
+		c.Version = Version
 	}
 	for _, p := range l.Packages {
 		c.Packages = append(c.Packages, recipes.NormalizeDep(p))
 	}
 	sort.Strings(c.Packages)
 	for arch, pkgs := range l.Arches {
-		s := append([]LockedPackage{}, pkgs...)
-		sortLocked(s)
+		s := append([]Package{}, pkgs...)
+		Sort(s)
 		c.Arches[arch] = s
 	}
 	return c
@@ -144,11 +143,11 @@ func (l *Lock) canonical() *Lock {
 
 // validate checks what a lock must hold to be installed.
 func (l *Lock) validate() error {
-	if l.Version != LockVersion {
+	if l.Version != Version {
 		if l.Version == 0 {
-			return fmt.Errorf("no format version (want \"version\": %d)", LockVersion)
+			return fmt.Errorf("no format version (want \"version\": %d)", Version)
 		}
-		return fmt.Errorf("format version %d is not supported (this strata reads version %d): update strata, or regenerate the lock with strata lock --update", l.Version, LockVersion)
+		return fmt.Errorf("format version %d is not supported (this strata reads version %d): update strata, or regenerate the lock with strata lock --update", l.Version, Version)
 	}
 	if strings.TrimSpace(l.Target) == "" {
 		return errors.New("no target")
@@ -205,9 +204,9 @@ func isSHA256(s string) bool {
 	return true
 }
 
-// ReadLock reads and validates the lock file at path. An error for a
+// Read reads and validates the lock file at path. An error for a
 // missing file wraps fs.ErrNotExist.
-func ReadLock(path string) (*Lock, error) {
+func Read(path string) (*Lock, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading lock file: %w", err)
@@ -334,13 +333,13 @@ func (l *Lock) Digest() string {
 // old may be nil: everything is added.
 func (l *Lock) Diff(old *Lock, arch string) []string {
 	type key struct{ name, arch string }
-	before := map[key]LockedPackage{}
+	before := map[key]Package{}
 	if pkgs, ok := old.For(arch); ok {
 		for _, p := range pkgs {
 			before[key{p.Name, p.Arch}] = p
 		}
 	}
-	after := map[key]LockedPackage{}
+	after := map[key]Package{}
 	if pkgs, ok := l.For(arch); ok {
 		for _, p := range pkgs {
 			after[key{p.Name, p.Arch}] = p
@@ -380,216 +379,4 @@ func (l *Lock) Diff(old *Lock, arch string) []string {
 		out[i] = x.text
 	}
 	return out
-}
-
-// ResolveLock resolves spec.Packages with spec.Repos for spec.Target to
-// the exact RPMs the host's dnf would install on this arch, without
-// installing anything: dnf install --downloadonly into an empty throwaway
-// root (same dnf.conf and options as the installroot installer, so the same
-// transaction), then each downloaded file's NEVRA (rpm -qp) and sha256, and
-// the repository it came from (dnf repoquery on the same cached metadata).
-// The result is sorted by name, then arch.
-func ResolveLock(ctx context.Context, env *Env, spec BaseSpec) ([]LockedPackage, error) {
-	switch spec.Mode {
-	case recipes.InstallRoot, "":
-	case recipes.InstallContainer:
-		return nil, fmt.Errorf("locks need base.install: installroot for now (base.install: container resolves with the base image's dnf, which strata lock does not run yet)")
-	default:
-		return nil, fmt.Errorf("unknown install mode %q", spec.Mode)
-	}
-	target, err := targets.Lookup(spec.Target)
-	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("lock interrupted: %w", err)
-	}
-	pkgs := make([]string, 0, len(spec.Packages))
-	for _, p := range spec.Packages {
-		pkgs = append(pkgs, recipes.NormalizeDep(p))
-	}
-	sort.Strings(pkgs)
-	if len(pkgs) == 0 {
-		return nil, errors.New("nothing to lock: the base set is empty")
-	}
-	dnf, err := exec.LookPath("dnf")
-	if err != nil {
-		return nil, fmt.Errorf("dnf not found on this host: install it (apt-get install dnf, or dnf on Fedora): strata lock resolves with the host's dnf")
-	}
-	out := env.Output
-	if out == nil {
-		out = io.Discard
-	}
-
-	tmp, err := os.MkdirTemp("", "strata-lock-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	root := filepath.Join(tmp, "root")
-	download := filepath.Join(tmp, "download")
-	for _, d := range []string{root, download} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	// The same options as installRoot.Install: they decide the transaction.
-	common, home, err := hostDNF(tmp, root, target, spec.Repos)
-	if err != nil {
-		return nil, err
-	}
-	cmdEnv := append(os.Environ(), "HOME="+home, "LC_ALL=C.UTF-8")
-	interrupted := func(what string) error {
-		return fmt.Errorf("%s interrupted: %w", what, ctx.Err())
-	}
-
-	// 1. The transaction, downloaded (and signature-checked) but not run.
-	if env.Log != nil {
-		env.Log.Infof("lock: resolving %d packages for %s with dnf (%s): %s", len(pkgs), HostArch(), target.Name, strings.Join(pkgs, ", "))
-	}
-	args := append(append([]string(nil), common...), "install", "--downloadonly", "--downloaddir", download, "--")
-	args = append(args, pkgs...)
-	t := &tail{}
-	cmd := command(ctx, out, t, dnf, args...)
-	// One writer for both streams: one copying goroutine, so the tail is
-	// never written concurrently.
-	cmd.Stderr = cmd.Stdout
-	cmd.Env = cmdEnv
-	debugf(env, "running %s %v", dnf, args)
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return nil, interrupted("dnf")
-		}
-		return nil, dnfError(err, t.buf.String(), spec.Repos)
-	}
-	files, err := filepath.Glob(filepath.Join(download, "*.rpm"))
-	if err != nil {
-		return nil, err
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("dnf resolved no packages to download for %s: %s", strings.Join(pkgs, ", "), lastLine(t.buf.String()))
-	}
-	sort.Strings(files)
-
-	// 2. What each file is, read from the file itself.
-	locked := make([]LockedPackage, len(files))
-	qf := "%{NAME}\t%{EPOCHNUM}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\n"
-	rargs := append([]string{"-qp", "--nosignature", "--qf", qf, "--"}, files...)
-	var stdout bytes.Buffer
-	t = &tail{}
-	cmd = command(ctx, out, t, "rpm", rargs...)
-	cmd.Stdout = &stdout
-	cmd.Env = cmdEnv
-	debugf(env, "running rpm -qp on %d files", len(files))
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return nil, interrupted("rpm")
-		}
-		return nil, fmt.Errorf("reading the downloaded packages with rpm -qp: %w: %s", err, lastLine(t.buf.String()))
-	}
-	lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
-	if len(lines) != len(files) {
-		return nil, fmt.Errorf("rpm -qp printed %d lines for %d packages", len(lines), len(files))
-	}
-	for i, line := range lines {
-		f := strings.Split(line, "\t")
-		if len(f) != 5 {
-			return nil, fmt.Errorf("rpm -qp %s: unexpected output %q", filepath.Base(files[i]), line)
-		}
-		epoch, err := strconv.Atoi(f[1])
-		if err != nil {
-			return nil, fmt.Errorf("rpm -qp %s: epoch %q: %w", filepath.Base(files[i]), f[1], err)
-		}
-		sum, err := fileSHA256(files[i])
-		if err != nil {
-			return nil, err
-		}
-		locked[i] = LockedPackage{Name: f[0], Epoch: epoch, Version: f[2], Release: f[3], Arch: f[4], SHA256: sum}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, interrupted("lock")
-	}
-
-	// 3. The repository of each: repoquery on the metadata dnf just used
-	// (--cacheonly, so a repository that changes meanwhile cannot give
-	// another answer).
-	repos, err := repoIDs(ctx, env, out, dnf, cmdEnv, common, locked, spec.Repos)
-	if err != nil {
-		return nil, err
-	}
-	for i := range locked {
-		locked[i].Repo = repos[locked[i].NEVRA()]
-	}
-	sortLocked(locked)
-	debugf(env, "lock: %d packages resolved", len(locked))
-	return locked, nil
-}
-
-// repoIDs returns the repository id of each package, by NEVRA. A NEVRA
-// found in several repositories gets the id that sorts first: strata
-// writes every repository with the same priority and cost, and dnf then
-// takes the package from the repository whose id sorts first (the same
-// choice, so the file whose sha256 is locked comes from that one).
-func repoIDs(ctx context.Context, env *Env, out io.Writer, dnf string, cmdEnv, common []string, pkgs []LockedPackage, repos []recipes.Repo) (map[string]string, error) {
-	want := map[string]bool{}
-	args := append(append([]string(nil), common...), "-q", "--cacheonly", "repoquery",
-		"--qf", "%{name}-%{epoch}:%{version}-%{release}.%{arch} %{repoid}\n", "--")
-	for _, p := range pkgs {
-		want[p.NEVRA()] = true
-		args = append(args, p.NEVRA())
-	}
-	var stdout bytes.Buffer
-	t := &tail{}
-	cmd := command(ctx, out, t, dnf, args...)
-	cmd.Stdout = &stdout
-	cmd.Env = cmdEnv
-	debugf(env, "running %s repoquery for %d packages", dnf, len(pkgs))
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("dnf interrupted: %w", ctx.Err())
-		}
-		return nil, dnfError(err, t.buf.String()+stdout.String(), repos)
-	}
-	found := map[string][]string{}
-	sc := bufio.NewScanner(&stdout)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 2 || !want[f[0]] {
-			continue
-		}
-		found[f[0]] = append(found[f[0]], f[1])
-	}
-	ids := map[string]string{}
-	for nevra := range want {
-		r := found[nevra]
-		if len(r) == 0 {
-			return nil, fmt.Errorf("dnf downloaded %s but repoquery finds it in no repository of %s", nevra, repoList(repos))
-		}
-		sort.Strings(r)
-		if len(r) > 1 {
-			debugf(env, "lock: %s is in repositories %s: recording %s", nevra, strings.Join(r, ", "), r[0])
-		}
-		ids[nevra] = r[0]
-	}
-	return ids, nil
-}
-
-func debugf(env *Env, format string, args ...any) {
-	if env.Log != nil {
-		env.Log.Debugf(format, args...)
-	}
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hashing %s: %w", filepath.Base(path), err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
