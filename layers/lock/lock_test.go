@@ -244,4 +244,3 @@ func TestLockHostArch(t *testing.T) {
 		t.Errorf("HostArch() = %q", HostArch())
 	}
 }
-
