@@ -1,5 +1,5 @@
 // Package recipes owns the strata recipe: the YAML model that describes an
-// image (a base layer of RPM dependencies, the sources, the image
+// image (a base of RPM dependencies, the sources, the image
 // configuration, the profiles and where it is pushed), strict loading with
 // file:line:column positions, and validation that names the offending
 // field and the values it allows, every problem at once. It also reads the
