@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/internal/gitsrc"
 	"github.com/strata-build/strata/layers"
 	"github.com/strata-build/strata/layers/lock"
@@ -117,8 +119,10 @@ func orNone(list []string) string {
 
 // Lock resolves the plan's base set to exact RPMs with dnf and writes
 // RECIPE.lock. It returns what changed against the previous lock (every
-// package when there was none), one line each.
-func (p *Plan) Lock(ctx context.Context, env *layers.Env) ([]string, error) {
+// package when there was none), one line each. Progress goes to log,
+// dnf's output to output.
+func (p *Plan) Lock(ctx context.Context, log *logrus.Logger, output io.Writer) ([]string, error) {
+	env := &layers.Env{Log: log, Output: output}
 	if p.Base.Incomplete != "" {
 		return nil, fmt.Errorf("cannot lock: %s", p.Base.Incomplete)
 	}

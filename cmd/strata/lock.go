@@ -8,7 +8,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/strata-build/strata/build"
-	"github.com/strata-build/strata/layers"
 	"github.com/urfave/cli/v2"
 )
 
@@ -51,7 +50,7 @@ func lockCommand() *cli.Command {
 				log.Infof("%s is up to date with the recipe's base set: nothing changed (--update resolves it again)", build.LockFile(r))
 				return nil
 			}
-			changes, err := plan.Lock(c.Context, &layers.Env{Log: log, Output: progress(c)})
+			changes, err := plan.Lock(c.Context, log, progress(c))
 			if err != nil {
 				return err
 			}
