@@ -22,6 +22,20 @@ import (
 	"go.podman.io/storage"
 )
 
+// GitOptions are how the sources are fetched.
+type GitOptions struct {
+	// CacheDir is the root of the clone cache, e.g. $XDG_CACHE_HOME/strata/git.
+	CacheDir string
+	// Token authenticates to https remotes without credentials in their
+	// URL; it never appears in logs, errors, labels or layers.
+	Token string
+	// SSHKeyFile is an unencrypted private key for ssh remotes; without
+	// it the ssh-agent at SSH_AUTH_SOCK is used.
+	SSHKeyFile string
+	// Log receives the fetches' progress; nil: the build's logger.
+	Log *logrus.Logger
+}
+
 // PlanOptions choose what a build takes from a recipe's sources.
 type PlanOptions struct {
 	Profile string     // --profile; "" for the recipe's first
@@ -30,7 +44,7 @@ type PlanOptions struct {
 	Network string     // --network of install steps: "none" (default) or "host"
 	Epoch   *time.Time // SOURCE_DATE_EPOCH
 	// Git configures clones: the cache directory and credentials.
-	Git gitsrc.Options
+	Git GitOptions
 	// Partial lets an offline plan go on when a source is neither local
 	// nor in the clone cache: the base set is then marked incomplete.
 	Partial bool
@@ -200,9 +214,8 @@ func Prepare(ctx context.Context, r *recipes.Recipe, opts PlanOptions) (*Plan, e
 	}
 	p := &Plan{recipe: r, Recipe: r.File, Profile: name, Branch: branch, Tags: prof.Tags, Sources: []PlanSource{},
 		opts: opts, maxAge: r.MaxAgeDuration()}
-	gopts := opts.Git
-	gopts.Offline = opts.Offline
-	client := gitsrc.New(gopts)
+	client := gitsrc.New(gitsrc.Options{CacheDir: opts.Git.CacheDir, Offline: opts.Offline, Token: opts.Git.Token,
+		SSHKeyFile: opts.Git.SSHKeyFile, Log: opts.Git.Log})
 	var missing []string
 	// Sources are resolved and checked out side by side: each is mostly
 	// waiting on the network or the disk. Errors are reported in recipe

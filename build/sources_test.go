@@ -102,7 +102,7 @@ profiles:
 func TestPrepareSources(t *testing.T) {
 	webapp, worker, commits := sourceRepos(t)
 	r := sourcesRecipe(t, webapp.Dir, "file://"+worker.Dir)
-	opts := PlanOptions{Git: gitsrc.Options{CacheDir: t.TempDir()}}
+	opts := PlanOptions{Git: GitOptions{CacheDir: t.TempDir()}}
 	stg, err := Prepare(context.Background(), r, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +212,7 @@ func TestPrepareErrors(t *testing.T) {
 
 	// A deps file that the branch does not have.
 	r.Sources[1].Deps = []string{"setup.cfg"}
-	_, err := Prepare(context.Background(), r, PlanOptions{Git: gitsrc.Options{CacheDir: cache}})
+	_, err := Prepare(context.Background(), r, PlanOptions{Git: GitOptions{CacheDir: cache}})
 	if err == nil || !strings.Contains(err.Error(), `source "worker": deps file "setup.cfg" is not in `+worker.Dir) {
 		t.Errorf("missing deps file: %v", err)
 	}
@@ -221,7 +221,7 @@ func TestPrepareErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Sources[1].Deps = []string{"pyproject.toml"}
-	_, err = Prepare(context.Background(), r, PlanOptions{Git: gitsrc.Options{CacheDir: cache}})
+	_, err = Prepare(context.Background(), r, PlanOptions{Git: GitOptions{CacheDir: cache}})
 	if err == nil || !strings.HasPrefix(err.Error(), "webapp:setup.cfg:3: ") {
 		t.Errorf("bad requirement: %v", err)
 	}
@@ -230,7 +230,7 @@ func TestPrepareErrors(t *testing.T) {
 func TestPrepareOffline(t *testing.T) {
 	webapp, _, _ := sourceRepos(t)
 	r := sourcesRecipe(t, webapp.Dir, "https://git.invalid/worker")
-	opts := PlanOptions{Offline: true, Git: gitsrc.Options{CacheDir: t.TempDir()}}
+	opts := PlanOptions{Offline: true, Git: GitOptions{CacheDir: t.TempDir()}}
 	if _, err := Prepare(context.Background(), r, opts); !errors.Is(err, gitsrc.ErrOffline) {
 		t.Fatalf("offline build with an uncached remote: %v, want ErrOffline", err)
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/strata-build/strata/build"
-	"github.com/strata-build/strata/internal/gitsrc"
 	"github.com/strata-build/strata/internal/stores"
 	"github.com/strata-build/strata/recipes"
 	"github.com/urfave/cli/v2"
@@ -193,7 +192,7 @@ func planOptions(c *cli.Context) (build.PlanOptions, error) {
 		CacheDir:    filepath.Join(base, "strata"),
 		Labels:      keyValuesOf(c, "label"),
 		Annotations: keyValuesOf(c, "annotation"),
-		Git: gitsrc.Options{
+		Git: build.GitOptions{
 			CacheDir:   cache,
 			Token:      token,
 			SSHKeyFile: c.String("git-ssh-key"),
