@@ -319,8 +319,8 @@ func buildOrReuseBase(ctx context.Context, env *layers.Env, plan *Plan, opts Opt
 	}
 	log.Infof("base: building it: %s", c.Reason)
 	spec := plan.Base.spec
-	if pu != nil && !layers.HasLayout(ctx, store, plan.recipe.Name) {
-		spec.Previous = plan.registryLayout(ctx, pu, log)
+	if pu != nil {
+		spec.PreviousLayout = func() *layers.BaseLayout { return plan.registryLayout(ctx, pu, log) }
 	}
 	id, err := layers.BuildBase(ctx, env, spec, plan.recipe.Name)
 	if err != nil {

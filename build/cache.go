@@ -207,13 +207,25 @@ func (p *Plan) registryBuilt(ctx context.Context, sys *types.SystemContext, repo
 	}
 	var newest time.Time
 	for _, t := range tags {
-		if s, ok := strings.CutPrefix(t, stampPrefix(p.Base.Key)); ok {
-			if when, err := time.Parse(stampLayout, s); err == nil && when.After(newest) {
-				newest = when
-			}
+		if key16, when, ok := parseStamp(t); ok && key16 == p.Base.Key[:16] && when.After(newest) {
+			newest = when
 		}
 	}
 	return newest
+}
+
+// parseStamp reads a build stamp tag, base-KEY16-built-TIME.
+func parseStamp(tag string) (key16 string, built time.Time, ok bool) {
+	rest, ok := strings.CutPrefix(tag, "base-")
+	if !ok || len(rest) < 16 {
+		return "", time.Time{}, false
+	}
+	stamp, ok := strings.CutPrefix(rest[16:], "-built-")
+	if !ok {
+		return "", time.Time{}, false
+	}
+	built, err := time.Parse(stampLayout, stamp)
+	return rest[:16], built, err == nil
 }
 
 // pullBase pulls the base found in the registry into the store, checks its
@@ -252,7 +264,7 @@ func (p *Plan) pullBase(ctx context.Context, store storage.Store, pu *pusher) (s
 // cache (the newest build stamp tag of any key), so that a runner whose
 // store has no earlier base keeps the grouping every other runner uses.
 // Nil when there is none or it cannot be read (the split then starts from
-// the packages' sizes, and says so).
+// the packages' sizes). Called only when the store has no earlier base.
 func (p *Plan) registryLayout(ctx context.Context, pu *pusher, log *logrus.Logger) *layers.BaseLayout {
 	repo := cacheRepo(p.recipe)
 	r, err := alltransports.ParseImageName("docker://" + repo)
@@ -265,15 +277,7 @@ func (p *Plan) registryLayout(ctx context.Context, pu *pusher, log *logrus.Logge
 	}
 	newest, when := "", time.Time{}
 	for _, t := range tags {
-		rest, ok := strings.CutPrefix(t, "base-")
-		if !ok || len(rest) < 16 {
-			continue
-		}
-		stamp, ok := strings.CutPrefix(rest[16:], "-built-")
-		if !ok {
-			continue
-		}
-		if at, err := time.Parse(stampLayout, stamp); err == nil && at.After(when) {
+		if _, at, ok := parseStamp(t); ok && at.After(when) {
 			newest, when = t, at
 		}
 	}

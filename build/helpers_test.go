@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-build/strata/layers"
 	"github.com/strata-build/strata/layers/sbom"
@@ -157,5 +158,21 @@ func TestNamesAndRepos(t *testing.T) {
 	}
 	if d := (Destination{Transport: "oci", Path: "/tmp/x:1"}); d.String() != "oci:/tmp/x:1" {
 		t.Errorf("destination %s", d)
+	}
+}
+
+// TestParseStamp: build stamp tags are read back to their key and time;
+// the base tag itself and other tags are not stamps.
+func TestParseStamp(t *testing.T) {
+	key := "0123456789abcdef0123456789abcdef"
+	tag := stampPrefix(key) + "20261128T165500Z"
+	key16, at, ok := parseStamp(tag)
+	if !ok || key16 != key[:16] || !at.Equal(time.Date(2026, 11, 28, 16, 55, 0, 0, time.UTC)) {
+		t.Errorf("parseStamp(%q) = %q, %v, %v", tag, key16, at, ok)
+	}
+	for _, bad := range []string{baseTag(key), "latest", "base-0123", stampPrefix(key) + "yesterday", "v1-built-20261128T165500Z"} {
+		if _, _, ok := parseStamp(bad); ok {
+			t.Errorf("parseStamp(%q) is a stamp", bad)
+		}
 	}
 }

@@ -252,8 +252,8 @@ func BuildBase(ctx context.Context, env *Env, spec BaseSpec, recipeName string) 
 		return "", fmt.Errorf("writing %s into the base: %w", BaseSBOMFile, err)
 	}
 	prev := previousLayout(ctx, env.Store, recipeName)
-	if prev == nil {
-		prev = spec.Previous
+	if prev == nil && spec.PreviousLayout != nil {
+		prev = spec.PreviousLayout()
 	}
 	env.Log.Infof("base: splitting into layers by package (at most %d)", spec.layers())
 	createdBy := fmt.Sprintf("strata base: dnf install (%s, %s) %s", spec.Mode, target.Name, clip(strings.Join(pkgs, " "), 400))

@@ -48,9 +48,10 @@ type BaseSpec struct {
 	// that base.from's, the base's and theirs stay within
 	// recipes.MaxImageLayers.
 	Reserve int `json:"-"`
-	// Previous is the layout of an earlier base to keep when the store
-	// has none of its own (the registry cache's newest); not keyed.
-	Previous *BaseLayout `json:"-"`
+	// PreviousLayout, when set, finds the layout of an earlier base to
+	// keep when the store has none of its own (the registry cache's
+	// newest); called only then. Not keyed.
+	PreviousLayout func() *BaseLayout `json:"-"`
 }
 
 // layers returns base.layers, or its default.

@@ -600,12 +600,6 @@ func previousLayout(ctx context.Context, store storage.Store, recipeName string)
 	return best
 }
 
-// HasLayout tells whether the store holds an earlier base of the recipe
-// with a recorded layout, which a new base of it keeps.
-func HasLayout(ctx context.Context, store storage.Store, recipeName string) bool {
-	return previousLayout(ctx, store, recipeName) != nil
-}
-
 // ImageLabels returns the labels of an image in the store.
 func ImageLabels(ctx context.Context, store storage.Store, id string) (map[string]string, error) {
 	ref, err := is.Transport.NewStoreReference(store, nil, id)
@@ -628,7 +622,7 @@ func ImageLabels(ctx context.Context, store storage.Store, id string) (map[strin
 // cur, and why: "layer 3 (openssl): openssl-libs 3.0.1-1 -> 3.0.2-1".
 func ExplainLayout(prev, cur BaseLayout) []string {
 	if prev.Layers != cur.Layers {
-		return []string{fmt.Sprintf("base.layers changed from %d to %d: every group is new", prev.Layers, cur.Layers)}
+		return layersChanged(prev.Layers, cur.Layers)
 	}
 	old := map[int]BaseGroup{}
 	for _, g := range prev.Groups {
@@ -674,17 +668,22 @@ func PlanLayerChanges(ctx context.Context, store storage.Store, recipeName strin
 	for i, p := range spec.Locked {
 		nevras[i] = p.NEVRA()
 	}
-	// In container mode the lock also names base.from's own packages,
-	// which no group holds: they are not new to the split.
-	return predictLayout(*prev, spec.layers(), nevras, spec.Mode != recipes.InstallContainer)
+	// Locks are installroot only, so the lock names every package of the
+	// base, and one no group holds is new.
+	return predictLayout(*prev, spec.layers(), nevras)
+}
+
+// layersChanged is the explanation when base.layers changed.
+func layersChanged(prev, cur int) []string {
+	return []string{fmt.Sprintf("base.layers changed from %d to %d: every group is new", prev, cur)}
 }
 
 // predictLayout is ExplainLayout for a base not built yet: each group of
-// prev with its packages at the versions of nevras, by package name; the
-// packages no group holds are listed as new when listNew.
-func predictLayout(prev BaseLayout, layers int, nevras []string, listNew bool) []string {
+// prev with its packages at the versions of nevras, by package name, and
+// the packages no group holds as new.
+func predictLayout(prev BaseLayout, layers int, nevras []string) []string {
 	if prev.Layers != layers {
-		return []string{fmt.Sprintf("base.layers changed from %d to %d: every group is new", prev.Layers, layers)}
+		return layersChanged(prev.Layers, layers)
 	}
 	byName := map[string]string{}
 	for _, n := range nevras {
@@ -713,7 +712,7 @@ func predictLayout(prev BaseLayout, layers int, nevras []string, listNew bool) [
 			added = append(added, name+" "+evr)
 		}
 	}
-	if listNew && len(added) > 0 {
+	if len(added) > 0 {
 		out = append(out, "new packages (their layer is chosen when they are installed): "+strings.Join(added, ", "))
 	}
 	return out

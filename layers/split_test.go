@@ -169,18 +169,14 @@ func TestPredictLayout(t *testing.T) {
 		"layer 3 (gone): gone removed",
 		"new packages (their layer is chosen when they are installed): zlib 1.3-1.x86_64",
 	}
-	if got := predictLayout(prev, 40, locked, true); !slices.Equal(got, want) {
+	if got := predictLayout(prev, 40, locked); !slices.Equal(got, want) {
 		t.Errorf("predictLayout =\n%q\nwant\n%q", got, want)
 	}
-	// Container mode: base.from's packages are in the lock, in no group.
-	if got := predictLayout(prev, 40, locked, false); !slices.Equal(got, want[:2]) {
-		t.Errorf("predictLayout without new packages =\n%q\nwant\n%q", got, want[:2])
-	}
 	same := []string{"glibc-0:2.40-1.x86_64", "openssl-1:3.0.1-1.x86_64", "openssl-libs-1:3.0.1-1.x86_64", "gone-0:1-1.noarch"}
-	if got := predictLayout(prev, 40, same, true); len(got) != 0 {
+	if got := predictLayout(prev, 40, same); len(got) != 0 {
 		t.Errorf("the same packages: %q", got)
 	}
-	if got := predictLayout(prev, 20, same, true); len(got) != 1 || !strings.Contains(got[0], "from 40 to 20") {
+	if got := predictLayout(prev, 20, same); len(got) != 1 || !strings.Contains(got[0], "from 40 to 20") {
 		t.Errorf("another base.layers: %q", got)
 	}
 }

@@ -63,10 +63,19 @@ func (b *bench) publishRelease(pkg fixtures.Package, rep int) (string, int64, er
 	if out, err := exec.Command("cp", rpms[0], dir).CombinedOutput(); err != nil {
 		return "", 0, fmt.Errorf("adding %s to %s: %v: %s", filepath.Base(rpms[0]), dir, err, out)
 	}
-	if out, err := exec.Command("createrepo_c", "--no-database", "--simple-md-filenames", repo).CombinedOutput(); err != nil {
-		return "", 0, fmt.Errorf("createrepo_c %s: %v\n%s", repo, err, out)
+	if err := refreshRepo(repo); err != nil {
+		return "", 0, err
 	}
 	return filepath.Join(dir, filepath.Base(rpms[0])), st.Size(), nil
+}
+
+// refreshRepo makes the repository's metadata anew, as tests/e2e's
+// refreshRepo does.
+func refreshRepo(repo string) error {
+	if out, err := exec.Command("createrepo_c", "--no-database", "--simple-md-filenames", repo).CombinedOutput(); err != nil {
+		return fmt.Errorf("createrepo_c %s: %v\n%s", repo, err, out)
+	}
+	return nil
 }
 
 // packageUpdate: (8) one package updated. A runner whose store holds the
@@ -100,9 +109,8 @@ func (b *bench) packageUpdate(ctx context.Context) (err error) {
 				err = rerr
 			}
 		}
-		repo := filepath.Join(b.ctxDir, "repo")
-		if out, rerr := exec.Command("createrepo_c", "--no-database", "--simple-md-filenames", repo).CombinedOutput(); rerr != nil && err == nil {
-			err = fmt.Errorf("createrepo_c %s: %v\n%s", repo, rerr, out)
+		if rerr := refreshRepo(filepath.Join(b.ctxDir, "repo")); rerr != nil && err == nil {
+			err = rerr
 		}
 	}()
 	stores := map[string]*store{}

@@ -63,6 +63,12 @@ func quantity(key string, ss []sample, bytes bool) []float64 {
 	return series(ss, func(s sample) float64 { return float64(s.Pulled) })
 }
 
+// median is the median of one figure of the samples.
+func median(ss []sample, f func(sample) float64) float64 {
+	m, _, _ := stats(series(ss, f))
+	return m
+}
+
 // series is one figure of every sample.
 func series(ss []sample, f func(sample) float64) []float64 {
 	out := make([]float64, len(ss))
@@ -177,13 +183,13 @@ func evaluate(res *results) []row {
 		r.Ratio = r.SMed / r.BMed
 		switch {
 		case sc.Key == scUpdPush || sc.Key == scUpdPull:
-			ref, _, _ := stats(series(ss, references))
+			ref := median(ss, references)
 			r.GoalValue = r.Ratio
 			r.HasGoal, r.Custom = true, true
 			r.Met = r.Ratio <= sc.Goal && r.SMed <= updateGoal*ref
 			r.GoalText = fmt.Sprintf("strata/buildah ≤ %.2f, and ≤ %.1f × the package's .rpm and the rpm database layer (%s): %.2f×", sc.Goal, updateGoal, fmtBytes(ref), r.SMed/ref)
 		case sc.Key == scPush:
-			lm, _, _ := stats(series(ss, newContent))
+			lm := median(ss, newContent)
 			r.GoalValue = r.SMed / lm
 			r.HasGoal = true
 			r.Met = r.GoalValue <= pushGoal
@@ -287,26 +293,26 @@ func writeReport(path string, res *results) error {
 			fmtDur(ws[0].Wall.Seconds()), fmtDur(wb[0].Wall.Seconds()))
 	}
 	if push := res.Samples[scPush]; len(push[toolStrata]) > 0 && len(push[toolBuildah]) > 0 {
-		sl, _, _ := stats(series(push[toolStrata], newLayers))
-		bl, _, _ := stats(series(push[toolBuildah], newLayers))
-		sa, _, _ := stats(series(push[toolStrata], attached))
-		sd, _, _ := stats(series(push[toolStrata], docs))
-		bd, _, _ := stats(series(push[toolBuildah], docs))
-		sr, _, _ := stats(series(push[toolStrata], requests))
-		br, _, _ := stats(series(push[toolBuildah], requests))
+		sl := median(push[toolStrata], newLayers)
+		bl := median(push[toolBuildah], newLayers)
+		sa := median(push[toolStrata], attached)
+		sd := median(push[toolStrata], docs)
+		bd := median(push[toolBuildah], docs)
+		sr := median(push[toolStrata], requests)
+		br := median(push[toolBuildah], requests)
 		p("- **Push after a code change**: strata sent %d new layers (%s compressed, median: the changed source's checkout and install layers), its config and manifest (%s), and the new image's SBOM and provenance attachments (%s: artifact manifests, blobs and the referrers-tag index), in %.0f HTTP requests; buildah sent %d new layers (%s compressed: the COPY and RUN layers from the changed source on), its config and manifest (%s), and attaches nothing, in %.0f requests. Counted by a TCP proxy in front of the registry: every byte from the client, HTTP headers and HEAD checks included.\n",
 			push[toolStrata][0].NewCount, fmtBytes(sl), fmtBytes(sd), fmtBytes(sa), sr, push[toolBuildah][0].NewCount, fmtBytes(bl), fmtBytes(bd), br)
 	}
 	if up := res.Samples[scUpdate]; len(up[toolStrata]) > 0 && len(up[toolBuildah]) > 0 {
 		s0 := up[toolStrata][0]
-		sl, _, _ := stats(series(up[toolStrata], newLayers))
-		bl, _, _ := stats(series(up[toolBuildah], newLayers))
-		ref, _, _ := stats(series(up[toolStrata], references))
-		rpm, _, _ := stats(series(up[toolBuildah], references))
-		sp, _, _ := stats(series(up[toolStrata], pullWalls))
-		bp, _, _ := stats(series(up[toolBuildah], pullWalls))
-		sc, _, _ := stats(series(up[toolStrata], newCount))
-		bc, _, _ := stats(series(up[toolBuildah], newCount))
+		sl := median(up[toolStrata], newLayers)
+		bl := median(up[toolBuildah], newLayers)
+		ref := median(up[toolStrata], references)
+		rpm := median(up[toolBuildah], references)
+		sp := median(up[toolStrata], pullWalls)
+		bp := median(up[toolBuildah], pullWalls)
+		sc := median(up[toolStrata], newCount)
+		bc := median(up[toolBuildah], newCount)
 		p("- **One package updated** (%d repetitions: each publishes a new release of `%s`, whose .rpm is %s, into the repository): strata's `build --refresh --push` on a runner whose store has the previous base reinstalls the set with dnf, splits it by package and writes only the changed layers: its log said %s. The new image has %.0f new layers (%s compressed, median: that package's group and the rpm database layer; the goal's reference, the .rpm plus the rpm database layer, is %s); buildah's `bud --layers --no-cache` (the Containerfile did not change, so `--layers` alone would keep the old RUN dnf layer) and `buildah push` made %.0f new layers (%s: the whole dnf layer and the layers after it). ",
 			len(up[toolStrata]), updatedPackage, fmtBytes(rpm), quoteAll(s0.Changed), sc, fmtBytes(sl), fmtBytes(ref), bc, fmtBytes(bl))
 		p("A node whose store holds the previous image (`buildah pull` of the new one, counted by the proxy: registry to client) pulled it in %s for strata's image and %s for buildah's.\n", fmtDur(sp), fmtDur(bp))
@@ -354,8 +360,8 @@ func writeReport(path string, res *results) error {
 			p("strata sent %s (median; %s–%s) for new layers and attachments of %s: %.3f× (goal ≤ %.2f×). buildah sent %s.",
 				fmtBytes(r.SMed), fmtBytes(r.SLo), fmtBytes(r.SHi), fmtBytes(r.SMed/r.GoalValue), r.GoalValue, pushGoal, fmtBytes(r.BMed))
 			ss := res.Samples[scPush][toolStrata]
-			if d, _, _ := stats(series(ss, docs)); d > 0 {
-				n, _, _ := stats(series(ss, requests))
+			if d := median(ss, docs); d > 0 {
+				n := median(ss, requests)
 				extra := r.SMed - r.SMed/r.GoalValue
 				p(" Beyond what is new, strata sent %s: the image's config and manifest are %s of it, and the rest (%s) is the HTTP of its %.0f requests (request lines and headers of the blob checks, uploads and manifests).",
 					fmtBytes(extra), fmtBytes(d), fmtBytes(math.Max(0, extra-d)), n)
