@@ -49,7 +49,7 @@ $(E2E): build
 test: deps build $(E2E) $(DNF_IMAGE) ## run every test: unit, lint, integration as root and rootless
 	$(MAKE) --no-print-directory lint test-unit test-root test-rootless
 
-test-unit: ## unit tests (no storage, no root)
+test-unit: ## unit tests (as root, also the package pipelines: real vfs stores in temp dirs, dnf --installroot, an in-process registry)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /tests/)
 
 test-root: $(E2E) $(DNF_IMAGE) ## integration tests as root: real storage, runc, dnf, local RPM repos
