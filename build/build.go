@@ -20,6 +20,7 @@ import (
 	"go.podman.io/buildah/define"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 )
 
@@ -64,24 +65,77 @@ type Result struct {
 	started time.Time
 }
 
-// Run builds the recipe's image and commits it to its destination. Nothing
-// is left behind on failure: no working container, no mount, no tag.
+// Run builds the recipe's image and commits it to its destination, in
+// named phases: validate the options, prepare the plan (sources, base
+// set), find or compose the image in the registry (--push on a store
+// without the base), find or build the base, find or build the final
+// layers, publish (output files, names, push). Nothing is left behind on
+// failure: no working container, no mount, no tag.
 func Run(ctx context.Context, opts Options) (*Result, error) {
+	b, err := validate(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.prepare(ctx); err != nil {
+		return nil, err
+	}
+	store, err := stores.Open(opts.Store, b.log)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	if err := b.open(store); err != nil {
+		return nil, err
+	}
+	if done, err := b.composedInRegistry(ctx); done || err != nil {
+		return b.res, err
+	}
+	baseID, err := b.base(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, announce, err := b.final(ctx, baseID)
+	if err != nil {
+		return nil, err
+	}
+	return b.res, b.publish(ctx, id, announce)
+}
+
+// run is one build between its phases: the options as validated, then
+// the plan, then the store.
+type run struct {
+	opts      Options
+	log       *logrus.Logger
+	dest      Destination
+	sys       *types.SystemContext
+	isolation define.Isolation
+	runtime   string
+
+	plan *Plan
+	// names are the profile's names in the local store
+	// (localhost/NAME:TAG); an archive without a name of its own gets
+	// the first, as podman save names one. The image gets them without
+	// --output.
+	names []string
+
+	store *stores.Store
+	env   *layers.Env
+	res   *Result
+}
+
+// validate checks every option before anything is resolved or moves:
+// the destination, the output files, --push and signing, --tag,
+// --isolation and the runtime.
+func validate(opts Options) (*run, error) {
 	started := time.Now()
 	r := opts.Recipe
 	dest, err := ParseDestination(opts.Output, r.Name)
 	if err != nil {
 		return nil, err
 	}
-	log := opts.Log
-	if log == nil {
-		log = logrus.New()
-		log.SetOutput(io.Discard)
-	}
-	opts.Log = log
-	progress := opts.Progress
-	if progress == nil {
-		progress = io.Discard
+	if opts.Log == nil {
+		opts.Log = logrus.New()
+		opts.Log.SetOutput(io.Discard)
 	}
 	if opts.Push && dest.Transport != "containers-storage" {
 		return nil, fmt.Errorf("%w: --push and --output %s cannot be used together: push sends the image from the local store", ErrUsage, opts.Output)
@@ -110,42 +164,44 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	if err := checkOutputFile("--iidfile", opts.IIDFile); err != nil {
-		return nil, err
-	}
-	if err := checkOutputFile("--digestfile", opts.DigestFile); err != nil {
-		return nil, err
-	}
-	if err := checkOutputFile("--sbom", opts.SBOMFile); err != nil {
-		return nil, err
-	}
+	files := [][2]string{{"--iidfile", opts.IIDFile}, {"--digestfile", opts.DigestFile}, {"--sbom", opts.SBOMFile}}
 	if file, _, ok := dest.archive(); ok {
-		if err := checkOutputFile("--output", file); err != nil {
+		files = append(files, [2]string{"--output", file})
+	}
+	for _, f := range files {
+		if err := checkOutputFile(f[0], f[1]); err != nil {
 			return nil, err
 		}
 	}
-	var runtime string
 	isolation, err := parseIsolation(opts.Isolation)
 	if err != nil {
 		return nil, err
 	}
+	var runtime string
 	if (r.InstallMode() == recipes.InstallContainer || hasInstall(r)) && isolation == define.IsolationOCI {
 		if runtime, err = stores.Runtime(opts.Runtime); err != nil {
 			return nil, err
 		}
 	}
+	return &run{
+		opts: opts, log: opts.Log, dest: dest, sys: sys, isolation: isolation, runtime: runtime,
+		res: &Result{Destination: dest.String(), started: started},
+	}, nil
+}
 
-	done := phase(log, "sources")
-	popts := opts.PlanOptions
+// prepare resolves the sources and plans the base (Prepare).
+func (b *run) prepare(ctx context.Context) error {
+	done := phase(b.log, "sources")
+	popts := b.opts.PlanOptions
 	if popts.Git.Log == nil {
-		popts.Git.Log = log
+		popts.Git.Log = b.log
 	}
-	plan, err := Prepare(ctx, r, popts)
+	plan, err := Prepare(ctx, b.opts.Recipe, popts)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, w := range plan.Base.Warnings {
-		log.Warn(w)
+		b.log.Warn(w)
 	}
 	if len(plan.Sources) > 0 {
 		var at []string
@@ -154,97 +210,93 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 		done("resolved", "branch %s: %s", plan.Branch, strings.Join(at, ", "))
 	}
-	// The profile's names in the local store; an archive without a name
-	// of its own gets the first, as podman save names one.
-	var profileNames []string
+	b.plan = plan
 	for _, t := range plan.Tags {
-		profileNames = append(profileNames, "localhost/"+r.Name+":"+t)
+		b.names = append(b.names, "localhost/"+b.opts.Recipe.Name+":"+t)
 	}
-	var names []string
-	if opts.Output == "" {
-		names = profileNames
-		dest.Path = names[0]
+	if b.opts.Output == "" {
+		b.dest.Path = b.names[0]
+		b.res.Destination = b.dest.String()
 	}
-
-	store, err := stores.Open(opts.Store, log)
-	if err != nil {
-		return nil, err
-	}
-	defer store.Close()
-	policy, err := store.PolicyPath()
-	if err != nil {
-		return nil, err
-	}
-	env := &layers.Env{
-		Store: store, Log: log, Output: progress, PolicyPath: policy, Runtime: runtime,
-		Isolation: isolation, SystemContext: sys, Epoch: opts.Epoch,
-	}
-
-	res := &Result{BaseKey: plan.Base.Key, Destination: dest.String(), started: started}
-	if done, err := composedInRegistry(ctx, env, plan, opts, res); done || err != nil {
-		return res, err
-	}
-	baseID, err := buildOrReuseBase(ctx, env, plan, opts, res)
-	if err != nil {
-		return nil, err
-	}
-	res.BaseImageID = baseID
-
-	done = phase(log, "final")
-	var baseDate *time.Time
-	if labels, err := layers.ImageLabels(ctx, store, baseID); err == nil {
-		if t, err := time.Parse(time.RFC3339, labels[layers.LabelCreated]); err == nil {
-			baseDate = &t
-		}
-	}
-	if baseDate == nil {
-		t := time.Unix(0, 0).UTC()
-		baseDate = &t
-	}
-	spec, err := plan.finalSpec(baseID, baseDate)
-	if err != nil {
-		return nil, err
-	}
-	res.FinalKey = spec.Key()
-	if dest.Transport == "containers-storage" {
-		id, err := plan.finalImage(store, res.FinalKey)
-		if err != nil {
-			return nil, err
-		}
-		if id != "" {
-			res.FinalCached = true
-			return finish(ctx, store, plan, opts, res, id, dest, names, func() {
-				done("hit", "reusing image %s (final key %s): nothing changed", short(id), res.FinalKey[:16])
-			})
-		}
-	}
-	id, err := makeFinal(ctx, env, spec, dest, profileNames[0], opts)
-	if err != nil {
-		return nil, err
-	}
-	return finish(ctx, store, plan, opts, res, id, dest, names, func() {
-		done("committed", "committed %s to %s", short(id), dest)
-	})
+	b.res.BaseKey = plan.Base.Key
+	return nil
 }
 
-// finish ends a build with the image id made or found: the output files
-// first, the names in the local store last (a failed output moves no tag),
-// then the final phase's event (announce), then the push.
-func finish(ctx context.Context, store *stores.Store, plan *Plan, opts Options, res *Result, id string, dest Destination, names []string, announce func()) (*Result, error) {
-	if err := writeIID(opts.IIDFile, id); err != nil {
-		return nil, err
+// open sets the build up over the opened store.
+func (b *run) open(store *stores.Store) error {
+	policy, err := store.PolicyPath()
+	if err != nil {
+		return err
 	}
-	if err := recordAttestations(ctx, store, plan, opts, res, id, dest); err != nil {
-		return nil, err
+	progress := b.opts.Progress
+	if progress == nil {
+		progress = io.Discard
 	}
-	if dest.Transport == "containers-storage" {
-		if err := nameImage(store, id, append([]string{dest.Path}, names...)); err != nil {
-			return nil, err
+	b.store = store
+	b.env = &layers.Env{
+		Store: store, Log: b.log, Output: progress, PolicyPath: policy, Runtime: b.runtime,
+		Isolation: b.isolation, SystemContext: b.sys, Epoch: b.opts.Epoch,
+	}
+	return nil
+}
+
+// final finds the final image over the base baseID in the store (by its
+// key) or builds it; it returns the image ID and the function that logs
+// the phase's decision once the image is published.
+func (b *run) final(ctx context.Context, baseID string) (string, func(), error) {
+	b.res.BaseImageID = baseID
+	done := phase(b.log, "final")
+	baseDate := time.Unix(0, 0).UTC()
+	if labels, err := layers.ImageLabels(ctx, b.store, baseID); err == nil {
+		if t, err := time.Parse(time.RFC3339, labels[layers.LabelCreated]); err == nil {
+			baseDate = t
 		}
 	}
-	res.ImageID, res.Names = id, names
+	spec, err := b.plan.finalSpec(baseID, &baseDate)
+	if err != nil {
+		return "", nil, err
+	}
+	key := spec.Key()
+	b.res.FinalKey = key
+	if b.dest.Transport == "containers-storage" {
+		id, err := b.plan.finalImage(b.store, key)
+		if err != nil {
+			return "", nil, err
+		}
+		if id != "" {
+			b.res.FinalCached = true
+			return id, func() { done("hit", "reusing image %s (final key %s): nothing changed", short(id), key[:16]) }, nil
+		}
+	}
+	id, err := makeFinal(ctx, b.env, spec, b.dest, b.names[0], b.opts)
+	if err != nil {
+		return "", nil, err
+	}
+	return id, func() { done("committed", "committed %s to %s", short(id), b.dest) }, nil
+}
+
+// publish ends a build with the image id made or found: the output files
+// first, the names in the local store last (a failed output moves no tag),
+// then the final phase's event (announce), then the push.
+func (b *run) publish(ctx context.Context, id string, announce func()) error {
+	if err := writeIID(b.opts.IIDFile, id); err != nil {
+		return err
+	}
+	if err := recordAttestations(ctx, b.store, b.plan, b.opts, b.res, id, b.dest); err != nil {
+		return err
+	}
+	var names []string // the profile's, when the image goes to the store by default
+	if b.opts.Output == "" {
+		names = b.names
+	}
+	if b.dest.Transport == "containers-storage" {
+		if err := nameImage(b.store, id, append([]string{b.dest.Path}, names...)); err != nil {
+			return err
+		}
+	}
+	b.res.ImageID, b.res.Names = id, names
 	announce()
-	return res, pushImage(ctx, store, plan, opts, res)
+	return pushImage(ctx, b.store, b.plan, b.opts, b.res)
 }
 
 // recordAttestations computes the SBOM of the image id of the store,
@@ -274,10 +326,11 @@ func recordAttestations(ctx context.Context, store *stores.Store, plan *Plan, op
 	return nil
 }
 
-// buildOrReuseBase finds the planned base (the local store, then the
+// base finds the planned base (the local store, then the
 // registry cache) or builds it, and shares a new one through the registry
 // cache. One process per store builds a given key; others wait for it.
-func buildOrReuseBase(ctx context.Context, env *layers.Env, plan *Plan, opts Options, res *Result) (string, error) {
+func (b *run) base(ctx context.Context) (string, error) {
+	env, plan, opts, res := b.env, b.plan, b.opts, b.res
 	log, store := env.Log, env.Store
 	done := phase(log, "base")
 	unlock, err := lockBase(ctx, store.GraphRoot(), plan.Base.Key, log)

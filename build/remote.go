@@ -96,7 +96,8 @@ func (p *pusher) putManifest(ctx context.Context, ref string, raw []byte) (diges
 // other checkout layers are streamed from git objects to the registry, and
 // the base is pulled only when an install command must run. It reports
 // whether it handled the build.
-func composedInRegistry(ctx context.Context, env *layers.Env, plan *Plan, opts Options, res *Result) (bool, error) {
+func (b *run) composedInRegistry(ctx context.Context) (bool, error) {
+	env, plan, opts, res := b.env, b.plan, b.opts, b.res
 	if !opts.Push || len(plan.Sources) == 0 || len(plan.Tags) == 0 || !plan.registryCache() || plan.Base.Incomplete != "" || plan.opts.Refresh {
 		return false, nil
 	}
