@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -213,13 +212,9 @@ func (p *pusher) attach(ctx context.Context, repo string, idx *v1.Index, subject
 	}
 	d := digest.FromBytes(raw)
 	ref := "docker://" + repo + ":" + referrersTag(subject.Digest)
-	r, err := alltransports.ParseImageName(ref)
+	dest, err := p.openDestination(ctx, ref)
 	if err != nil {
 		return "", err
-	}
-	dest, err := r.NewImageDestination(ctx, p.sys)
-	if err != nil {
-		return "", registryError(p.sys, hostOf(ref), err)
 	}
 	defer dest.Close()
 	cache := memory.New()
@@ -309,12 +304,7 @@ func (o ReadOptions) warn(format string, args ...any) {
 // withImage calls f with the local store and the ID of its image img (a
 // name or an ID).
 func (o ReadOptions) withImage(img string, f func(store storage.Store, id string) error) error {
-	log := o.Log
-	if log == nil {
-		log = logrus.New()
-		log.SetOutput(io.Discard)
-	}
-	store, err := stores.Open(o.Store, log)
+	store, err := stores.Open(o.Store, orDiscard(o.Log))
 	if err != nil {
 		return err
 	}

@@ -133,10 +133,7 @@ func validate(opts Options) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.Log == nil {
-		opts.Log = logrus.New()
-		opts.Log.SetOutput(io.Discard)
-	}
+	opts.Log = orDiscard(opts.Log)
 	if opts.Push && dest.Transport != "containers-storage" {
 		return nil, fmt.Errorf("%w: --push and --output %s cannot be used together: push sends the image from the local store", ErrUsage, opts.Output)
 	}
@@ -622,6 +619,16 @@ func makeFinal(ctx context.Context, env *layers.Env, spec *layers.FinalSpec, des
 		return "", fmt.Errorf("writing %s: %w", dest, err)
 	}
 	return id, nil
+}
+
+// orDiscard returns log, or a logger that writes nothing: the library is
+// silent unless given a logger.
+func orDiscard(log *logrus.Logger) *logrus.Logger {
+	if log == nil {
+		log = logrus.New()
+		log.SetOutput(io.Discard)
+	}
+	return log
 }
 
 func short(id string) string {

@@ -89,11 +89,7 @@ func Push(ctx context.Context, image, dest string, opts PushOptions) (digest.Dig
 	if err := checkOutputFile("--digestfile", opts.DigestFile); err != nil {
 		return "", err
 	}
-	log := opts.Log
-	if log == nil {
-		log = logrus.New()
-		log.SetOutput(io.Discard)
-	}
+	log := orDiscard(opts.Log)
 	store, err := stores.Open(opts.Store, log)
 	if err != nil {
 		return "", err

@@ -67,16 +67,27 @@ func (p *pusher) manifestOf(ctx context.Context, ref string) (*remoteManifest, e
 	return &remoteManifest{raw: raw, digest: d, config: m.Config.Digest, notes: m.Annotations}, nil
 }
 
-// putManifest puts raw at ref: a manifest whose blobs the repository has
-// already, so that nothing but the manifest moves.
-func (p *pusher) putManifest(ctx context.Context, ref string, raw []byte) (digest.Digest, error) {
+// openDestination opens the image destination ref (a transport:name
+// reference) with the pusher's settings; a registry's failure is
+// explained (registryError).
+func (p *pusher) openDestination(ctx context.Context, ref string) (types.ImageDestination, error) {
 	r, err := alltransports.ParseImageName(ref)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	dest, err := r.NewImageDestination(ctx, p.sys)
 	if err != nil {
-		return "", registryError(p.sys, hostOf(ref), err)
+		return nil, registryError(p.sys, hostOf(ref), err)
+	}
+	return dest, nil
+}
+
+// putManifest puts raw at ref: a manifest whose blobs the repository has
+// already, so that nothing but the manifest moves.
+func (p *pusher) putManifest(ctx context.Context, ref string, raw []byte) (digest.Digest, error) {
+	dest, err := p.openDestination(ctx, ref)
+	if err != nil {
+		return "", err
 	}
 	defer dest.Close()
 	if err := dest.PutManifest(ctx, raw, nil); err != nil {
@@ -230,11 +241,7 @@ func composeChanged(ctx context.Context, env *layers.Env, p *pusher, plan *Plan,
 		have[l.Kind+":"+l.Key] = known{l, tail[i]}
 	}
 
-	r, err := alltransports.ParseImageName(tagRef)
-	if err != nil {
-		return false, err
-	}
-	dest, err := r.NewImageDestination(ctx, p.sys)
+	dest, err := p.openDestination(ctx, tagRef)
 	if err != nil {
 		return false, nil
 	}
@@ -246,7 +253,7 @@ func composeChanged(ctx context.Context, env *layers.Env, p *pusher, plan *Plan,
 	for _, im := range []*remoteImage{baseImg, prev} {
 		scope := types.BICTransportScope{Opaque: reference.Domain(im.named)}
 		for _, b := range im.blobs {
-			cache.RecordKnownLocation(r.Transport(), scope, b.Digest, types.BICLocationReference{Opaque: im.named.Name()})
+			cache.RecordKnownLocation(dest.Reference().Transport(), scope, b.Digest, types.BICLocationReference{Opaque: im.named.Name()})
 		}
 	}
 	reuse := func(b v1.Descriptor) (bool, error) {

@@ -114,22 +114,40 @@ func CheckRepository(repo string) error {
 	return nil
 }
 
+// idRule is how a list's identifier is checked: the messages of a
+// missing one (with an example), of one re does not match, and of one
+// already in the list (with the index of the first).
+type idRule struct {
+	required, example, invalid, dup string
+	re                              *regexp.Regexp
+}
+
+// checkID checks the identifier id of item i of a list at field: present,
+// well-formed and not used before (seen maps those before to their index).
+func (v *validator) checkID(field, id string, i int, seen map[string]int, rule idRule) {
+	switch {
+	case id == "":
+		v.fail(field, "required: "+rule.required, rule.example)
+	case !rule.re.MatchString(id):
+		v.fail(field, rule.invalid, id)
+	default:
+		if j, dup := seen[id]; dup {
+			v.fail(field, rule.dup, id, j)
+		}
+		seen[id] = i
+	}
+}
+
 func (v *validator) checkSources() {
 	names := map[string]int{}
 	paths := map[string]int{}
 	for i, s := range v.r.Sources {
 		f := fmt.Sprintf("sources[%d]", i)
-		switch {
-		case s.Name == "":
-			v.fail(f+".name", "required: the project's name, such as %q", "packit-service")
-		case !sourceNameRE.MatchString(s.Name):
-			v.fail(f+".name", "invalid source name %q: use letters, digits, '.', '_' and '-'", s.Name)
-		default:
-			if j, dup := names[s.Name]; dup {
-				v.fail(f+".name", "source %q is already defined by sources[%d]", s.Name, j)
-			}
-			names[s.Name] = i
-		}
+		v.checkID(f+".name", s.Name, i, names, idRule{
+			required: "the project's name, such as %q", example: "packit-service",
+			re: sourceNameRE, invalid: "invalid source name %q: use letters, digits, '.', '_' and '-'",
+			dup: "source %q is already defined by sources[%d]",
+		})
 		if err := CheckGitRemote(s.Git); err != nil {
 			v.fail(f+".git", "%v", err)
 		}
@@ -267,17 +285,11 @@ func (v *validator) checkBase() {
 	ids := map[string]int{}
 	for i, repo := range b.Repos {
 		f := fmt.Sprintf("base.repos[%d]", i)
-		switch {
-		case repo.ID == "":
-			v.fail(f+".id", "required: a repository id such as %q", "fedora")
-		case !repoIDRE.MatchString(repo.ID):
-			v.fail(f+".id", "invalid repository id %q: use letters, digits, '-', '_', '.' and ':'", repo.ID)
-		default:
-			if j, dup := ids[repo.ID]; dup {
-				v.fail(f+".id", "repository id %q is already used by base.repos[%d]", repo.ID, j)
-			}
-			ids[repo.ID] = i
-		}
+		v.checkID(f+".id", repo.ID, i, ids, idRule{
+			required: "a repository id such as %q", example: "fedora",
+			re: repoIDRE, invalid: "invalid repository id %q: use letters, digits, '-', '_', '.' and ':'",
+			dup: "repository id %q is already used by base.repos[%d]",
+		})
 		urls := 0
 		for name, u := range map[string]string{"baseurl": repo.BaseURL, "metalink": repo.Metalink, "mirrorlist": repo.Mirrorlist} {
 			if u == "" {

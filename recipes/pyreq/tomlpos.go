@@ -211,57 +211,29 @@ func (s *tomlScanner) value(path []string, depth int) {
 	case '"', '\'':
 		s.str()
 	case '[':
-		s.i++
 		key := tomlKey(path...)
-		for s.i < len(s.src) {
-			s.skipSpace(true)
-			if s.i >= len(s.src) {
-				return
-			}
-			switch s.src[s.i] {
-			case ']':
-				s.i++
-				return
-			case ',':
-				s.i++
-				continue
-			}
-			start := s.i
+		s.items(']', func(start int) {
 			s.pos.elems[key] = append(s.pos.elems[key], s.lineAt(start))
 			s.value(append(append([]string{}, path...), "[]"), depth+1)
 			if s.i == start {
 				s.i++
 			}
-		}
+		})
 	case '{':
-		s.i++
-		for s.i < len(s.src) {
-			s.skipSpace(true)
-			if s.i >= len(s.src) {
-				return
-			}
-			switch s.src[s.i] {
-			case '}':
-				s.i++
-				return
-			case ',':
-				s.i++
-				continue
-			}
-			start := s.i
+		s.items('}', func(start int) {
 			keys := s.key()
 			s.skipSpace(false)
 			if len(keys) == 0 || s.i >= len(s.src) || s.src[s.i] != '=' {
 				if s.i == start {
 					s.i++
 				}
-				continue
+				return
 			}
 			s.i++
 			full := append(append([]string{}, path...), keys...)
 			s.pos.keys[tomlKey(full...)] = s.lineAt(start)
 			s.value(full, depth+1)
-		}
+		})
 	default:
 		start := s.i
 		for s.i < len(s.src) && !strings.ContainsRune(",]}\n#", rune(s.src[s.i])) {
@@ -270,5 +242,27 @@ func (s *tomlScanner) value(path []string, depth int) {
 		if s.i == start {
 			s.i++
 		}
+	}
+}
+
+// items reads the items of an array or inline table from its opening
+// bracket at s.i up to and past close (or the end of the text): item is
+// called at the start of each, with the commas between them skipped.
+func (s *tomlScanner) items(close byte, item func(start int)) {
+	s.i++
+	for s.i < len(s.src) {
+		s.skipSpace(true)
+		if s.i >= len(s.src) {
+			return
+		}
+		switch s.src[s.i] {
+		case close:
+			s.i++
+			return
+		case ',':
+			s.i++
+			continue
+		}
+		item(s.i)
 	}
 }

@@ -127,17 +127,24 @@ func (p *exprParser) ternary(d int) (exprValue, error) {
 	return b, nil
 }
 
-func (p *exprParser) or(d int) (exprValue, error) {
-	l, err := p.and(d)
+func (p *exprParser) or(d int) (exprValue, error) { return p.logical(d, "||", true, p.and) }
+
+func (p *exprParser) and(d int) (exprValue, error) { return p.logical(d, "&&", false, p.cmp) }
+
+// logical parses next (op next)*, rpm's short-circuit || (shortOn true:
+// a true left side is the value) and && (shortOn false): the right side
+// of a decided operator is parsed but not evaluated.
+func (p *exprParser) logical(d int, op string, shortOn bool, next func(int) (exprValue, error)) (exprValue, error) {
+	l, err := next(d)
 	if err != nil {
 		return l, err
 	}
-	for p.accept("||") {
-		skip := l.truth()
+	for p.accept(op) {
+		skip := l.truth() == shortOn
 		if skip {
 			p.discard++
 		}
-		r, err := p.and(d)
+		r, err := next(d)
 		if skip {
 			p.discard--
 		}
@@ -150,51 +157,23 @@ func (p *exprParser) or(d int) (exprValue, error) {
 		if l.isStr != r.isStr {
 			return l, errors.New("types must match")
 		}
-		if !l.truth() {
-			l = r
-		}
+		l = r
 	}
 	return l, nil
 }
 
-func (p *exprParser) and(d int) (exprValue, error) {
-	l, err := p.cmp(d)
-	if err != nil {
-		return l, err
-	}
-	for p.accept("&&") {
-		skip := !l.truth()
-		if skip {
-			p.discard++
-		}
-		r, err := p.cmp(d)
-		if skip {
-			p.discard--
-		}
-		if err != nil {
-			return r, err
-		}
-		if skip || p.discard > 0 {
-			continue
-		}
-		if l.isStr != r.isStr {
-			return l, errors.New("types must match")
-		}
-		if l.truth() {
-			l = r
-		}
-	}
-	return l, nil
-}
-
-func (p *exprParser) cmp(d int) (exprValue, error) {
-	l, err := p.add(d)
+// binary parses next (op next)* for the operators ops (longest first),
+// left-associative; apply evaluates one operator unless the expression
+// is being discarded: then the value keeps its type, a number where the
+// operators give one (numeric: comparisons).
+func (p *exprParser) binary(d int, ops []string, numeric bool, next func(int) (exprValue, error), apply func(op string, l, r exprValue) (exprValue, error)) (exprValue, error) {
+	l, err := next(d)
 	if err != nil {
 		return l, err
 	}
 	for {
 		var op string
-		for _, o := range []string{"==", "!=", "<=", ">=", "<", ">"} {
+		for _, o := range ops {
 			if p.peek(o) {
 				op = o
 				break
@@ -204,14 +183,24 @@ func (p *exprParser) cmp(d int) (exprValue, error) {
 			return l, nil
 		}
 		p.pos += len(op)
-		r, err := p.add(d)
+		r, err := next(d)
 		if err != nil {
 			return r, err
 		}
 		if p.discard > 0 {
-			l = exprValue{}
+			if numeric {
+				l = exprValue{}
+			}
 			continue
 		}
+		if l, err = apply(op, l, r); err != nil {
+			return l, err
+		}
+	}
+}
+
+func (p *exprParser) cmp(d int) (exprValue, error) {
+	return p.binary(d, []string{"==", "!=", "<=", ">=", "<", ">"}, true, p.add, func(op string, l, r exprValue) (exprValue, error) {
 		if l.isStr != r.isStr || l.isVer != r.isVer {
 			return l, errors.New("types must match")
 		}
@@ -240,36 +229,15 @@ func (p *exprParser) cmp(d int) (exprValue, error) {
 		case ">=":
 			res = c >= 0
 		}
-		l = exprValue{}
 		if res {
-			l.n = 1
+			return exprValue{n: 1}, nil
 		}
-	}
+		return exprValue{}, nil
+	})
 }
 
 func (p *exprParser) add(d int) (exprValue, error) {
-	l, err := p.mul(d)
-	if err != nil {
-		return l, err
-	}
-	for {
-		var op byte
-		switch {
-		case p.peek("+"):
-			op = '+'
-		case p.peek("-"):
-			op = '-'
-		default:
-			return l, nil
-		}
-		p.pos++
-		r, err := p.mul(d)
-		if err != nil {
-			return r, err
-		}
-		if p.discard > 0 {
-			continue
-		}
+	return p.binary(d, []string{"+", "-"}, false, p.mul, func(op string, l, r exprValue) (exprValue, error) {
 		if l.isStr != r.isStr || l.isVer != r.isVer {
 			return l, errors.New("types must match")
 		}
@@ -277,47 +245,27 @@ func (p *exprParser) add(d int) (exprValue, error) {
 			return l, errors.New("+ and - are not supported for versions")
 		}
 		if l.isStr {
-			if op == '-' {
+			if op == "-" {
 				return l, errors.New("- not supported for strings")
 			}
 			l.s += r.s
-			continue
+			return l, nil
 		}
-		if op == '+' {
+		if op == "+" {
 			l.n += r.n
 		} else {
 			l.n -= r.n
 		}
-	}
+		return l, nil
+	})
 }
 
 func (p *exprParser) mul(d int) (exprValue, error) {
-	l, err := p.unary(d)
-	if err != nil {
-		return l, err
-	}
-	for {
-		var op byte
-		switch {
-		case p.peek("*"):
-			op = '*'
-		case p.peek("/"):
-			op = '/'
-		default:
-			return l, nil
-		}
-		p.pos++
-		r, err := p.unary(d)
-		if err != nil {
-			return r, err
-		}
-		if p.discard > 0 {
-			continue
-		}
+	return p.binary(d, []string{"*", "/"}, false, p.unary, func(op string, l, r exprValue) (exprValue, error) {
 		if l.isStr || r.isStr {
-			return l, fmt.Errorf("%c not supported for strings", op)
+			return l, fmt.Errorf("%s not supported for strings", op)
 		}
-		if op == '*' {
+		if op == "*" {
 			l.n *= r.n
 		} else {
 			if r.n == 0 {
@@ -325,7 +273,8 @@ func (p *exprParser) mul(d int) (exprValue, error) {
 			}
 			l.n /= r.n
 		}
-	}
+		return l, nil
+	})
 }
 
 func (p *exprParser) unary(d int) (exprValue, error) {

@@ -101,7 +101,7 @@ type nesting struct {
 // scan accounts for the text at s[i] and returns how many bytes it took:
 // 2 for %{, %(, %[ and %%, else 1.
 func (n *nesting) scan(s string, i int) int {
-	switch s[i] {
+	switch c := s[i]; c {
 	case '%':
 		if i+1 < len(s) {
 			switch s[i+1] {
@@ -120,32 +120,26 @@ func (n *nesting) scan(s string, i int) int {
 				return 2
 			}
 		}
-	case '{':
-		if n.brace > 0 {
-			n.brace++
-		}
-	case '}':
-		if n.brace > 0 {
-			n.brace--
-		}
-	case '(':
-		if n.paren > 0 {
-			n.paren++
-		}
-	case ')':
-		if n.paren > 0 {
-			n.paren--
-		}
-	case '[':
-		if n.bracket > 0 {
-			n.bracket++
-		}
-	case ']':
-		if n.bracket > 0 {
-			n.bracket--
-		}
+	case '{', '}':
+		n.brace = nest(n.brace, c == '{')
+	case '(', ')':
+		n.paren = nest(n.paren, c == '(')
+	case '[', ']':
+		n.bracket = nest(n.bracket, c == '[')
 	}
 	return 1
+}
+
+// nest counts an opening or closing bracket into an open nesting depth
+// (0: not inside such a bracket, nothing to count).
+func nest(depth int, open bool) int {
+	switch {
+	case depth == 0:
+		return 0
+	case open:
+		return depth + 1
+	}
+	return depth - 1
 }
 
 func (n *nesting) open() bool { return n.brace > 0 || n.paren > 0 || n.bracket > 0 }
